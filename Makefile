@@ -1,0 +1,52 @@
+# realignbench: every target installs what it needs (idempotent) and wraps the CLI.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RB := $(VENV)/bin/realignbench
+PRESET ?= smol
+SEEDS ?=
+SHIFT ?=
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
+
+.PHONY: install prefetch test test-fast smoke data reproduce browser clean-cache help
+
+help:
+	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
+	@echo "make test        # unit + integration + smoke tests (installs everything first)"
+
+install: $(STAMP)
+$(STAMP): pyproject.toml constraints/cpu.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch==2.13.0 is pinned first so that nothing can pull a multi-GB CUDA build.
+	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[eval,convert,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Chromium for the browser tests (annotation page, leaderboard); Debian package, installed once.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+data: install
+	$(RB) data synthvaluebench --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
+	$(RB) triage --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
+
+test: install browser
+	$(PY) -m pytest -q tests
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not browser" tests
+
+reproduce: install data
+	@echo "reproduce: later stages (train, eval, tables) are not implemented yet; stopped after data+triage."
+	@exit 1
+
+clean-cache:
+	rm -rf .cache/realignbench

@@ -1,0 +1,112 @@
+"""``realignbench <command>``: the one entry point. Each subsystem registers its own commands.
+
+Every command takes ``--preset`` and trailing ``key=value`` overrides; the config is resolved,
+checked, and dumped into each run directory before any work starts.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+from realignbench.config import ConfigError, dump_yaml, load_config
+
+# "module:function" that adds subcommands to the parser; imported lazily-cheap modules only.
+COMMAND_MODULES = [
+    "realignbench.cli:register_core",
+]
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="smol",
+                   help="preset name (realignbench ls presets) or a YAML path [smol]")
+    p.add_argument("--runs-dir", default=None, help="override runs_dir")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. train.lr=5e-5 data.seed=1")
+
+
+def config_from_args(args: argparse.Namespace):
+    overrides = list(args.overrides)
+    if args.runs_dir:
+        overrides.append(f"runs_dir={args.runs_dir}")
+    return load_config(args.preset, overrides)
+
+
+def _cmd_validate(args) -> int:
+    cfg = config_from_args(args)
+    sys.stdout.write(dump_yaml(cfg))
+    print(f"# config OK (preset {cfg.preset})", file=sys.stderr)
+    return 0
+
+
+def _cmd_ls(args) -> int:
+    from realignbench import registry
+    from realignbench.config import PRESET_DIR
+    kinds = {
+        "methods": registry.METHODS, "evals": registry.EVALS,
+        "oracles": registry.ORACLES, "benchmarks": registry.BENCHMARKS,
+    }
+    wanted = [args.what] if args.what else ["presets", *kinds]
+    for what in wanted:
+        print(f"{what}:")
+        if what == "presets":
+            for p in sorted(PRESET_DIR.glob("*.yaml")):
+                print(f"  {p.stem}")
+            continue
+        for entry in kinds[what]:
+            print(f"  {entry.name:<18} {entry.description}")
+    return 0
+
+
+def _cmd_env(args) -> int:
+    import torch  # noqa: F401  (so env_info reports the device and threads)
+    from realignbench.runs import env_info
+    print(json.dumps(env_info(), indent=2))
+    return 0
+
+
+def register_core(sub) -> None:
+    p = sub.add_parser("validate", help="print the fully resolved config and check it")
+    add_config_args(p)
+    p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser("ls", help="list presets, methods, evaluations, oracles, benchmarks")
+    p.add_argument("what", nargs="?",
+                   choices=["presets", "methods", "evals", "oracles", "benchmarks"])
+    p.set_defaults(func=_cmd_ls)
+    p = sub.add_parser("env", help="print versions, git state and device (paste into bug reports)")
+    p.set_defaults(func=_cmd_env)
+
+
+def _resolve(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realignbench",
+        description="Benchmark and reproduction harness for LLM realignment (TRACE, ICML 2026).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for target in COMMAND_MODULES:
+        _resolve(target)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, KeyError, ValueError) as err:
+        # DataError is a ValueError; all name the file/line/field or config key.
+        print(f"realignbench {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

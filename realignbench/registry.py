@@ -1,0 +1,61 @@
+"""Registries at the user-facing seams: methods, evaluations, oracles, model presets.
+
+Entries name their implementation as ``"module:attribute"`` and import it only when used, so
+``realignbench ls`` stays fast and registering a plug-in never creates an import cycle.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str                 # "package.module:attribute"
+    description: str
+    options_target: str = ""    # "package.module:OptionsDataclass" (methods only)
+
+    def load(self):
+        return _resolve(self.target)
+
+    @property
+    def options(self):
+        return _resolve(self.options_target) if self.options_target else _NoOptions
+
+
+@dataclass
+class _NoOptions:
+    pass
+
+
+def _resolve(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class Registry:
+    def __init__(self, kind: str, entries: list[Entry]):
+        self.kind = kind
+        self._entries = {e.name: e for e in entries}
+
+    def get(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {sorted(self._entries)}")
+        return self._entries[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+
+# Each plug-in adds one line here when it lands (no stubs: only what exists is listed).
+METHODS = Registry("method", [])
+EVALS = Registry("evaluation", [])
+ORACLES = Registry("oracle", [])
+BENCHMARKS = Registry("benchmark", [])
