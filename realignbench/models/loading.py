@@ -1,0 +1,142 @@
+"""``load_model(spec) -> (model, tokenizer)`` for a preset name, a local directory or a GGUF file.
+
+Every path ends the same way: the tokenizer has a pad token and a finite ``model_max_length``,
+the model's generation config stops at the template's end-of-turn, and the model is in eval mode.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from realignbench.models.presets import PRESETS, get_preset
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}
+
+
+class ModelLoadError(RuntimeError):
+    """A model spec cannot be loaded; the message says what to do."""
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ValueError(f"dtype {name!r} is not one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None = None,
+               attn_implementation: str = "sdpa", seed: int = 0, gguf_file: str | None = None,
+               merge_adapter: bool = False):
+    """Load ``spec`` and return ``(model, tokenizer)``.
+
+    spec: a preset name (``tiny``, ``smol``, ``llama-3.1-8b``…), a local HF directory (a full
+    model, or a PEFT adapter whose ``base_model_name_or_path`` is a preset or a directory), or a
+    ``.gguf`` file (or a directory plus ``gguf_file=``). ``seed`` only affects ``tiny``.
+    """
+    torch_dtype(dtype)
+    spec_s = str(spec)
+    if gguf_file or spec_s.endswith(".gguf"):
+        model, tok, max_len = _load_gguf(Path(spec_s), gguf_file, dtype)
+    elif spec_s in PRESETS:
+        model, tok, max_len = _load_preset(spec_s, dtype, attn_implementation, seed)
+    elif Path(spec_s).is_dir():
+        path = Path(spec_s)
+        if (path / "adapter_config.json").exists() and not (path / "config.json").exists():
+            if adapter is not None:
+                raise ModelLoadError(f"{path} is an adapter; do not pass adapter= as well")
+            base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+            return load_model(base, dtype, adapter=path, attn_implementation=attn_implementation,
+                              seed=seed, merge_adapter=merge_adapter)
+        model, tok, max_len = _load_dir(path, dtype, attn_implementation)
+    else:
+        raise ModelLoadError(f"model spec {spec_s!r} is neither a preset ({sorted(PRESETS)}), "
+                             "a local directory, nor a .gguf file")
+    if adapter is not None:
+        model = _apply_adapter(model, Path(adapter), merge_adapter)
+    _finish(model, tok, max_len)
+    return model, tok
+
+
+def _load_preset(name: str, dtype: str, attn: str, seed: int):
+    preset = get_preset(name)
+    if preset.kind == "tiny":
+        from transformers import AutoTokenizer
+        from realignbench.models import tiny
+        tok = AutoTokenizer.from_pretrained(tiny.tokenizer_dir())
+        model = tiny.build_model(len(tok), seed=seed, dtype=torch_dtype(dtype))
+        model.config._attn_implementation = attn
+        return model, tok, preset.max_length
+    if preset.kind == "smol":
+        from realignbench.models.prefetch import smol_dir
+        path = smol_dir()
+        if path is None:
+            raise ModelLoadError("SmolLM2 (preset 'smol') is not in the cache: run `make prefetch` "
+                                 "(or `python -m realignbench.models.prefetch`) first")
+        model, tok, _ = _load_dir(path, dtype, attn)
+        return model, tok, preset.max_length
+    return _load_hub(preset, dtype, attn)
+
+
+def _load_dir(path: Path, dtype: str, attn: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    if not (path / "config.json").exists():
+        raise ModelLoadError(f"{path}: no config.json (not a Hugging Face model directory)")
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype),
+                                                 attn_implementation=attn)
+    return model, tok, getattr(model.config, "max_position_embeddings", 2048)
+
+
+def _load_hub(preset, dtype: str, attn: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    try:
+        tok = AutoTokenizer.from_pretrained(preset.hub_id, revision=preset.revision)
+        model = AutoModelForCausalLM.from_pretrained(
+            preset.hub_id, revision=preset.revision, dtype=torch_dtype(dtype),
+            attn_implementation=attn, device_map="auto" if torch.cuda.is_available() else None)
+    except OSError as err:
+        raise ModelLoadError(
+            f"cannot load {preset.hub_id}@{preset.revision[:12]} (preset {preset.name!r}): {err}. "
+            "GPU presets need the hub (unset HF_HUB_OFFLINE once, or pre-download with "
+            "`huggingface-cli download`) and, for gated models, an accepted licence.") from err
+    return model, tok, preset.max_length
+
+
+def _load_gguf(path: Path, gguf_file: str | None, dtype: str):
+    """Dequantise a GGUF with transformers (needs ``gguf`` + ``accelerate``; slow: ~13 s)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    folder, name = (path, gguf_file) if gguf_file else (path.parent, path.name)
+    if not (folder / name).is_file():
+        raise ModelLoadError(f"GGUF file not found: {folder / name}")
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # The weights are plain tensors now, but the GGUF quantizer flag makes save_pretrained and
+    # trainers refuse the model: drop it.
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    return model.to(torch_dtype(dtype)), tok, getattr(model.config, "max_position_embeddings", 2048)
+
+
+def _apply_adapter(model, adapter: Path, merge: bool):
+    from peft import PeftModel
+    if not (adapter / "adapter_config.json").exists():
+        raise ModelLoadError(f"{adapter}: no adapter_config.json (not a PEFT adapter directory)")
+    model = PeftModel.from_pretrained(model, adapter)
+    return model.merge_and_unload() if merge else model
+
+
+def _finish(model, tok, max_len: int) -> None:
+    from realignbench.models.chat import stop_token_ids
+    if tok.pad_token is None:
+        tok.pad_token = tok.unk_token if tok.unk_token is not None else tok.eos_token
+    if not tok.model_max_length or tok.model_max_length > 10**8:
+        tok.model_max_length = max_len
+    gen = model.generation_config
+    gen.pad_token_id = tok.pad_token_id
+    if getattr(tok, "chat_template", None):
+        gen.eos_token_id = stop_token_ids(tok)
+    model.eval()
