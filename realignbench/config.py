@@ -80,6 +80,13 @@ class EvalConfig:
         "local_hard_mcq"])
     capability_limit: int = 0        # 0 = all items
     asr_n_prompts: int = 40
+    # Human evaluation (Table 2): best-of-k blinded study; win rates are "vs human_baseline".
+    human_methods: list[str] = field(default_factory=lambda: ["dpo_gold", "trace", "u2a"])
+    human_baseline: str = "u2a"
+    human_n_items: int = 0           # prompts per study, a seeded sample; 0 = every test prompt
+    human_seed: int = 0              # item sample/order and per-item response shuffle
+    human_sim_judges: int = 5        # simulated panel (offline presets): number of judges
+    human_sim_accuracy: float = 0.85  # P(a simulated judge agrees with the policy oracle)
 
 
 @dataclass
