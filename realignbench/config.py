@@ -57,6 +57,7 @@ class TrainConfig:
     global_batch_size: int = 8       # pairs per optimiser step, across all processes
     micro_batch_size: int = 4        # pairs per forward; accumulation is derived
     warmup_ratio: float = 0.1
+    lr_schedule: str = "cosine"      # cosine | linear | constant, after linear warm-up
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     beta: float = 0.1
@@ -100,6 +101,11 @@ class JudgeConfig:
     max_retries: int = 6
     price_in_per_mtok: float = 2.5   # USD per million input tokens (gpt-4o list price)
     price_out_per_mtok: float = 10.0
+    max_tokens: int = 300            # llm: budget of one verdict (JSON with a short rationale)
+    correction_max_tokens: int = 512  # llm: budget of one π_new-compliant correction
+    response_format: str = "json_schema"  # llm: json_schema | json_object | none
+    backoff_base_s: float = 1.0      # llm retry delay: base * 2^attempt, jittered, capped
+    backoff_max_s: float = 60.0
 
 
 @dataclass

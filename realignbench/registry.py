@@ -55,7 +55,19 @@ class Registry:
 
 
 # Each plug-in adds one line here when it lands (no stubs: only what exists is listed).
-METHODS = Registry("method", [])
+METHODS = Registry("method", [
+    Entry("old_alignment", "realignbench.train.methods:OLD_ALIGNMENT",
+          "M_ref: SFT on every old response, then DPO under pi_old (saves a merged model)",
+          options_target="realignbench.train.methods:OldAlignmentOptions"),
+    Entry("dpo", "realignbench.train.methods:DPO",
+          "plain DPO/IPO/rDPO on the stored (pi_old) orientation",
+          options_target="realignbench.train.methods:DpoOptions"),
+    Entry("sft", "realignbench.train.methods:SFT", "SFT on the stored chosen (or both) responses",
+          options_target="realignbench.train.methods:SftOptions"),
+])
 EVALS = Registry("evaluation", [])
-ORACLES = Registry("oracle", [])
+ORACLES = Registry("oracle", [
+    Entry("llm", "realignbench.oracle.llm:LLMJudge",
+          "LLM judge over an OpenAI-compatible API (GPT-4o, vllm serve); cached, retried"),
+])
 BENCHMARKS = Registry("benchmark", [])
