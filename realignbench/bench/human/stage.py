@@ -48,7 +48,8 @@ def summarize(study: Study, keys: StudyKeys, annotations: Sequence[Annotation],
 
 
 def caption(keys: StudyKeys, counts: dict, panel: PanelSpec | None) -> str:
-    who = panel.caption() if panel else f"{counts['n_annotators']} human annotators."
+    n = counts["n_annotators"]
+    who = panel.caption() if panel else f"{n} human annotator{'' if n == 1 else 's'}."
     return (f"{'SIMULATED ' if panel else ''}Human preference evaluation: best of "
             f"{len(keys.methods)} blinded responses ({', '.join(keys.methods)}) under the new "
             f"policy, {counts['items_annotated']} prompts, win rates vs {keys.baseline}. {who}")
