@@ -65,7 +65,12 @@ METHODS = Registry("method", [
     Entry("sft", "realignbench.train.methods:SFT", "SFT on the stored chosen (or both) responses",
           options_target="realignbench.train.methods:SftOptions"),
 ])
-EVALS = Registry("evaluation", [])
+EVALS = Registry("evaluation", [
+    Entry("human_eval", "realignbench.bench.human.stage:human_eval_stage",
+          "blinded best-of-k human study: win rates vs baseline, Krippendorff's alpha"),
+    Entry("human_eval_sim", "realignbench.bench.human.stage:simulated_human_eval_stage",
+          "the same study filled by a SIMULATED panel following the policy oracle"),
+])
 ORACLES = Registry("oracle", [
     Entry("llm", "realignbench.oracle.llm:LLMJudge",
           "LLM judge over an OpenAI-compatible API (GPT-4o, vllm serve); cached, retried"),
