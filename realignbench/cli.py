@@ -16,6 +16,7 @@ from realignbench.config import ConfigError, dump_yaml, load_config
 # "module:function" that adds subcommands to the parser; imported lazily-cheap modules only.
 COMMAND_MODULES = [
     "realignbench.cli:register_core",
+    "realignbench.data.commands:register",
     "realignbench.bench.human.commands:register",
 ]
 

@@ -47,6 +47,7 @@ class DataConfig:
     pku_config: str = "default"
     pku_split: str = "train"
     pku_limit: int = 0               # 0 = all rows
+    triage_oracle: str = "label"     # a name from the ORACLES registry
 
 
 @dataclass

@@ -72,7 +72,14 @@ EVALS = Registry("evaluation", [
           "the same study filled by a SIMULATED panel following the policy oracle"),
 ])
 ORACLES = Registry("oracle", [
+    Entry("label", "realignbench.oracle.label:LabelOracle",
+          "exact verdicts from structured labels (SynthValueBench stances, PKU harm categories)"),
     Entry("llm", "realignbench.oracle.llm:LLMJudge",
           "LLM judge over an OpenAI-compatible API (GPT-4o, vllm serve); cached, retried"),
 ])
-BENCHMARKS = Registry("benchmark", [])
+BENCHMARKS = Registry("benchmark", [
+    Entry("synthvaluebench", "realignbench.synthvaluebench.benchmark:build",
+          "synthetic value benchmark: 4 dimensions, stance labels, held-out template family"),
+    Entry("pku_saferlhf", "realignbench.data.pku:build",
+          "PKU-SafeRLHF (hub or local JSONL): 19 harm categories, severity, safety flags"),
+])

@@ -1,0 +1,89 @@
+"""CLI: ``realignbench data <benchmark>`` and ``realignbench triage``.
+
+    realignbench data synthvaluebench --preset smol [data.shift=trivial data.seed=1]
+    realignbench data pku --path pku.jsonl [--name alpaca-7b] [--split train] [--limit 2000]
+    realignbench triage --preset smol [data.shift=...]            # runs `data` first if needed
+    realignbench triage pku --path pku.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+
+from realignbench.cli import add_config_args, config_from_args
+
+ALIASES = {"synthvaluebench": "synthvaluebench", "svb": "synthvaluebench",
+           "pku": "pku_saferlhf", "pku_saferlhf": "pku_saferlhf"}
+
+
+def _add_source_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("benchmark", nargs=None if required else "?", choices=sorted(ALIASES),
+                   help="synthvaluebench (svb) or pku (pku_saferlhf)"
+                        + ("" if required else "; default: the preset's data.benchmark"))
+    p.add_argument("--path", help="PKU-SafeRLHF: local JSONL file or dataset directory "
+                                  "(default: the hub through `datasets`)")
+    p.add_argument("--name", help="PKU-SafeRLHF config: default, alpaca-7b, alpaca2-7b, alpaca3-8b")
+    p.add_argument("--split", help="PKU-SafeRLHF split [train]")
+    p.add_argument("--limit", type=int, help="PKU-SafeRLHF: keep the first N rows")
+    add_config_args(p)
+
+
+def _config(args):
+    extra = []
+    if args.benchmark:
+        extra.append(f"data.benchmark={ALIASES[args.benchmark]}")
+    for flag, key in (("path", "pku_path"), ("name", "pku_config"), ("split", "pku_split"),
+                      ("limit", "pku_limit")):
+        value = getattr(args, flag)
+        if value is not None:
+            extra.append(f"data.{key}={value}")
+    args.overrides = extra + list(args.overrides)     # explicit key=value wins
+    return config_from_args(args)
+
+
+def _cmd_data(args) -> int:
+    from realignbench.data.pipeline import data_stage
+    cfg = _config(args)
+    run = data_stage(cfg)
+    res = run.results()
+    print(f"data ({cfg.data.benchmark}, shift {cfg.data.shift}, seed {cfg.data.seed}): {run.dir}")
+    for role, name in res["files"].items():
+        print(f"  {role:<6} {run.path(name)}")
+    print(f"  {res['n_train']} train pairs" + (f", {res['n_test']} test pairs"
+                                                if res["n_test"] is not None else
+                                                " (test split made at triage)"))
+    return 0
+
+
+def _cmd_triage(args) -> int:
+    from realignbench.data.pipeline import prepare_data
+    from realignbench.trace.triage import format_mix
+    cfg = _config(args)
+    prep = prepare_data(cfg)
+    res = prep.triage_run.results()
+    print(f"triage ({res['shift']}: {res['policy_old']} -> {res['policy_new']}, "
+          f"oracle {res['oracle']}): {prep.triage_run.dir}")
+    print(f"  changed dimensions: {res['changed_dimensions'] or 'none'}")
+    stats = res["stats"]
+    print(f"  pool   {format_mix(stats['pool'])}")
+    print(f"  test   {format_mix(stats['test'])}  -> {prep.test}")
+    for size, path in prep.train.items():
+        print(f"  train{size:<5} {format_mix(stats['train'][str(size)])}  -> {path}")
+    print("  by dimension (pool):")
+    for dim, mix in stats["pool"]["by_dimension"].items():
+        cells = "  ".join(f"{c} {v['n']}" for c, v in mix.items())
+        print(f"    {dim:<30} {cells}")
+    for key, summ in res["noise"].items():
+        print(f"  noise {key:<9} {summ['verdicts_flipped']} verdicts flipped, "
+              f"{summ['category_changed']} of {summ['n']} categories changed -> "
+              f"{prep.triage_run.path(res['files']['noisy'][key])}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="build a benchmark's π_old-labelled pairs (the data stage)")
+    _add_source_args(p, required=True)
+    p.set_defaults(func=_cmd_data)
+    p = sub.add_parser("triage", help="triage pairs under π_new (INVERT/PUNISH/RETAIN), split, "
+                                      "nested sizes, oracle noise; runs the data stage if needed")
+    _add_source_args(p, required=False)
+    p.set_defaults(func=_cmd_triage)

@@ -1,0 +1,157 @@
+"""The data and triage stages (DESIGN §3, §8) and ``prepare_data(cfg) -> PreparedData``.
+
+data stage   : build the benchmark's π_old-oriented pairs -> ``pairs.train.jsonl`` (+ test).
+triage stage : judge both responses of every pair under π_new (and π_old, as a check), assign
+               INVERT / PUNISH / RETAIN, split prompt-disjoint train/test where the benchmark
+               has no fixed test set, cut nested training sizes, inject nested oracle noise.
+Both go through ``run_stage``, so an unchanged stage is skipped and its files reused.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from realignbench.data import noise, splits
+from realignbench.data.benchmark import benchmark_module
+from realignbench.data.schema import read_pairs, write_pairs
+from realignbench.oracle.policy import Policy, Shift, load_shift, shift_files
+from realignbench.runs import Run, run_stage
+from realignbench.trace import triage as triage_mod
+
+log = logging.getLogger(__name__)
+
+TRIAGE_CODE = [Path(m.__file__) for m in (triage_mod, splits, noise)]
+
+
+@dataclass
+class PreparedData:
+    train: dict[int, Path]                   # nested training sizes -> triaged pairs
+    test: Path                               # held-out triaged pairs (with corrections for SVB)
+    noisy: dict[tuple[int, float], Path]     # (size, p) -> noisy triaged pairs; p=0 is clean
+    policy_old: Policy
+    policy_new: Policy
+    shift: Shift
+    data_run: Run
+    triage_run: Run
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self.triage_run.results()["stats"]
+
+
+def noise_name(size: int, p: float) -> str:
+    return f"noisy/train.{size}.p{p:g}.jsonl"
+
+
+# -- data stage ----------------------------------------------------------------------------
+def data_stage(cfg) -> Run:
+    bench = benchmark_module(cfg.data.benchmark)
+    config = bench.stage_config(cfg)
+
+    def work(run: Run) -> None:
+        built = bench.build(cfg)
+        files = {"train": "pairs.train.jsonl"}
+        write_pairs(run.path(files["train"]), built.train)
+        if built.test is not None:
+            files["test"] = "pairs.test.jsonl"
+            write_pairs(run.path(files["test"]), built.test)
+        run.update_env(seed=cfg.data.seed)
+        run.write_results({"benchmark": cfg.data.benchmark, "files": files,
+                           "n_train": len(built.train),
+                           "n_test": None if built.test is None else len(built.test),
+                           "stats": built.stats})
+
+    name = f"{cfg.data.benchmark}-{cfg.data.shift}-seed{cfg.data.seed}"
+    return run_stage("data", name, config, bench.stage_inputs(cfg), work, runs_dir=cfg.runs_dir)
+
+
+# -- triage stage --------------------------------------------------------------------------
+def _triage_config(cfg, has_test: bool) -> dict[str, Any]:
+    d = cfg.data
+    out = {"benchmark": d.benchmark, "shift": d.shift, "seed": d.seed, "oracle": d.triage_oracle,
+           "train_sizes": d.train_sizes, "noise_levels": d.noise_levels}
+    if not has_test:
+        out["n_test"] = d.n_test         # only then does the split depend on it
+    return out
+
+
+def _oracle(name: str):
+    from realignbench.registry import ORACLES
+    return ORACLES.get(name).load()()
+
+
+def _triage_work(cfg, data_run: Run, shift: Shift):
+    def work(run: Run) -> None:
+        files = data_run.results()["files"]
+        oracle = _oracle(cfg.data.triage_oracle)
+        seed = cfg.data.seed
+
+        def tri(path: str):
+            return triage_mod.triage(read_pairs(data_run.path(path)), oracle, shift.new,
+                                     shift.name, policy_old=shift.old)
+        pool = tri(files["train"])
+        if "test" in files:
+            test = tri(files["test"])
+        else:
+            pool, test = splits.split_by_prompt(pool, cfg.data.n_test, seed)
+        splits.check_prompt_disjoint(pool, test)
+        nested = splits.nested_subsets(pool, cfg.data.train_sizes, seed)
+        out = {"pool": "train.pool.jsonl", "test": "test.jsonl",
+               "train": {s: f"train.{s}.jsonl" for s in nested}, "noisy": {}}
+        write_pairs(run.path(out["pool"]), pool)
+        write_pairs(run.path(out["test"]), test)
+        stats = {"pool": triage_mod.triage_stats(pool), "test": triage_mod.triage_stats(test),
+                 "train": {}}
+        for size, subset in nested.items():
+            write_pairs(run.path(out["train"][size]), subset)
+            stats["train"][size] = triage_mod.triage_stats(subset)
+        noise_stats = {}
+        for p in cfg.data.noise_levels:
+            for size, subset in nested.items():
+                if p == 0:
+                    out["noisy"][f"{size}/{p:g}"] = out["train"][size]
+                    continue
+                noisy, summary = noise.inject_noise(subset, p, seed)
+                out["noisy"][f"{size}/{p:g}"] = noise_name(size, p)
+                write_pairs(run.path(noise_name(size, p)), noisy)
+                noise_stats[f"{size}/{p:g}"] = summary
+        run.write_samples({"id": q.id, "split": split, "category": q.category,
+                           "dimension": q.meta.get("dimension"),
+                           "retain_kind": q.meta.get("retain_kind")}
+                          for split, rows in (("train", pool), ("test", test)) for q in rows)
+        run.update_env(seed=seed)
+        run.write_results({
+            "benchmark": cfg.data.benchmark, "shift": shift.name, "description": shift.description,
+            "policy_old": shift.old.key, "policy_new": shift.new.key,
+            "changed_dimensions": shift.changed_dimensions(), "oracle": oracle.judge_id,
+            "files": out, "stats": stats, "noise": noise_stats,
+            "checks": {"prompt_disjoint": True, "nested_sizes": True}})
+    return work
+
+
+def triage_stage(cfg, data_run: Run) -> Run:
+    shift = load_shift(cfg.data.benchmark, cfg.data.shift)
+    files = data_run.results()["files"]
+    inputs = {"pairs": {k: data_run.path(v) for k, v in files.items()},
+              "policies": shift_files(shift), "code": TRIAGE_CODE}
+    name = f"{cfg.data.benchmark}-{cfg.data.shift}-seed{cfg.data.seed}"
+    return run_stage("triage", name, _triage_config(cfg, "test" in files), inputs,
+                     _triage_work(cfg, data_run, shift), runs_dir=cfg.runs_dir)
+
+
+def prepare_data(cfg) -> PreparedData:
+    """Run (or skip, when completed) the data and triage stages; return the files' paths."""
+    data_run = data_stage(cfg)
+    tri_run = triage_stage(cfg, data_run)
+    shift = load_shift(cfg.data.benchmark, cfg.data.shift)
+    files = tri_run.results()["files"]
+    noisy = {}
+    for key, name in files["noisy"].items():
+        size, p = key.split("/")
+        noisy[(int(size), float(p))] = tri_run.path(name)
+    return PreparedData(
+        train={int(s): tri_run.path(f) for s, f in files["train"].items()},
+        test=tri_run.path(files["test"]), noisy=noisy, policy_old=shift.old,
+        policy_new=shift.new, shift=shift, data_run=data_run, triage_run=tri_run)
