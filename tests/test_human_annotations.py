@@ -95,5 +95,7 @@ def test_wrong_file_shapes(study, tmp_path):
     (tmp_path / "h.csv").write_text("item,who\n1,2\n")
     with pytest.raises(AnnotationError, match=r"h\.csv: CSV header lacks \['annotator_id', 'item_id'\]"):
         read_rows(tmp_path / "h.csv")
+    with pytest.raises(AnnotationError, match=r"gone\.json: annotation file not found"):
+        read_rows(tmp_path / "gone.json")
     with pytest.raises(AnnotationError, match="no annotations"):
         load_annotations([_json(tmp_path / "e.json", [], s.study_id)], s)

@@ -72,6 +72,8 @@ def _rows_from_csv(path: Path) -> list[tuple[str, dict]]:
 def read_rows(path: Path | str) -> list[tuple[str, dict]]:
     """(where, raw row) for every annotation in a .json or .csv file."""
     path = Path(path)
+    if not path.is_file():
+        raise AnnotationError(f"{path}: annotation file not found")
     if path.suffix.lower() == ".csv":
         return _rows_from_csv(path)
     rows, study_id = _rows_from_json(path)

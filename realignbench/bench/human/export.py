@@ -46,6 +46,8 @@ def _compliance(row: dict, where: str) -> bool | None:
 
 def read_generations(path: Path | str) -> dict[str, Generation]:
     """prompt_id -> Generation; errors name the file, line and field."""
+    if not Path(path).is_file():
+        raise StudyError(f"{path}: generation file not found")
     out: dict[str, Generation] = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -27,6 +27,9 @@ log = logging.getLogger("realignbench")
 WIN_RATE_NOTE = ("win(a vs b) = picks of a / picks of a or b (annotations that picked a third "
                  "response are left out); 95% CIs by bootstrap over items; Krippendorff's "
                  "alpha at the nominal level on the picked method")
+SIMULATED_NOTE = ("; SIMULATED: judges follow the policy oracle's verdicts and break ties "
+                  "uniformly at random, so alpha measures the simulation rule, not human "
+                  "agreement, and is not comparable with the paper's")
 
 
 def annotator_counts(annotations: Sequence[Annotation], study: Study) -> dict:
@@ -66,7 +69,7 @@ def _record(cfg, study: Study, keys: StudyKeys, annotations: Sequence[Annotation
         **summary,
         "provenance": {"simulated": panel is not None, "judge": judge,
                        "nll_weight": cfg.train.nll_weight, "shuffle_seed": keys.seed,
-                       "suite_note": WIN_RATE_NOTE},
+                       "suite_note": WIN_RATE_NOTE + (SIMULATED_NOTE if panel else "")},
         "caption": caption(keys, summary["annotators"], panel),
     }
 

@@ -96,6 +96,8 @@ def _need(d: dict, name: str, kind: type, where: str) -> Any:
 
 
 def _load_json(path: Path | str) -> dict:
+    if not Path(path).is_file():
+        raise StudyError(f"{path}: file not found")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
