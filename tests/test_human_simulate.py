@@ -102,6 +102,10 @@ def test_cli_export_simulate_and_ingest(tmp_path, capsys):
                  "--annotations", str(tmp_path / "ann.json"), *common]) == 0
     out = capsys.readouterr().out
     assert "1 human annotator." in out and "win/trace_vs_u2a" in out
+    (human_run,) = (tmp_path / "runs" / "human_eval").glob("tiny-human-*")
+    res = json.loads((human_run / "results.json").read_text())
+    assert res["provenance"]["simulated"] is False and "SIMULATED" not in res["caption"]
+    assert res["provenance"]["judge"] == "human-panel(n=1)" and res["subject"]["seed"] == 5
     (tmp_path / "bad.json").write_text(json.dumps([{**ann[0], "choice": 9}]))
     assert main(["human", "ingest", "--triplets", str(tmp_path / "study" / "triplets.json"),
                  "--keys", str(tmp_path / "study" / "keys.json"),
