@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "realignbench.cli:register_core",
     "realignbench.data.commands:register",
     "realignbench.bench.human.commands:register",
+    "realignbench.reports.commands:register",
+    "realignbench.oracle.judge_stage:register",
 ]
 
 
