@@ -6,8 +6,6 @@ generation carrying <script> and <img onerror> shows as literal text and runs no
 """
 import json
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 
