@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from realignbench.reports.cells import CellValue, difference, resolve
+from realignbench.reports.cells import CellValue, difference, resolve, summarize_provenance
 from realignbench.reports.records import CellError, RecordSet
 from realignbench.reports.spec import TableSpec
 
@@ -16,23 +16,20 @@ from realignbench.reports.spec import TableSpec
 def provenance(values: Sequence[CellValue], cfg: Mapping[str, Any]) -> dict[str, Any]:
     """What every caption states: preset, seeds, human or simulated, nll_weight, judge."""
     prov = [p for v in values for p in v.provenance]
-    def distinct(key: str) -> list[Any]:
-        return sorted({str(p[key]) for p in prov if p.get(key) not in (None, "")})
-    simulated = any(p.get("simulated") for p in prov)
     human = any(p.get("simulated") is False for p in prov if p.get("stage") == "human_eval")
-    seeds = sorted({s for v in values for s in v.seeds}, key=str)
     return {
         "preset": cfg.get("preset"), "model": (cfg.get("model") or {}).get("preset"),
         "benchmark": (cfg.get("data") or {}).get("benchmark"),
         "shift": (cfg.get("data") or {}).get("shift"),
-        "seeds": seeds, "simulated": simulated,
-        "human": human, "nll_weight": distinct("nll_weight"),
-        "judge": distinct("judge"), "suite_note": distinct("suite_note"),
+        "seeds": sorted({s for v in values for s in v.seeds}, key=str),
+        **summarize_provenance(prov), "human": human,
         "n_runs": len({str(r) for v in values for r in v.runs}),
     }
 
 
-def build_table(spec: TableSpec, records: RecordSet, cfg: Mapping[str, Any]) -> dict[str, Any]:
+def build_table(spec: TableSpec, records: RecordSet, cfg: Mapping[str, Any],
+                strict: bool = True) -> dict[str, Any]:
+    """Fill every cell; ``strict=False`` (the leaderboard) marks failures "missing" instead."""
     seeds = list(cfg.get("seeds") or [])
     errors: list[str] = []
     cells: list[dict[str, Any]] = []
@@ -53,16 +50,21 @@ def build_table(spec: TableSpec, records: RecordSet, cfg: Mapping[str, Any]) -> 
                 value = resolve(query, records, seeds, where)
             except CellError as err:
                 errors.append(str(err))
+                cells.append({**entry, "status": "missing", "error": str(err)})
                 continue
             filled[(row.id, col.id)] = value
             chance = value.chance if value.chance is not None else col.chance
             cells.append({**entry, "status": "ok", **value.to_dict(),
                           **({"chance": chance} if chance is not None else {})})
-    if errors:
+    if errors and strict:
         raise CellError(f"table {spec.number}: {len(errors)} cell(s) missing or stale:\n  - "
                         + "\n  - ".join(errors))
     for row in spec.rows:                       # Δ columns from the filled cells of the row
         for col in (c for c in spec.columns if c.diff):
+            if not all((row.id, c) in filled for c in col.diff):
+                cells.append({"row": row.id, "column": col.id, "status": "missing",
+                              "error": f"Δ needs both of {col.diff}"})
+                continue
             a, b = (filled[(row.id, c)] for c in col.diff)
             d = difference(a, b)
             _, show = spec.cell(row, next(c for c in spec.columns if c.id == col.diff[0]))
@@ -76,7 +78,8 @@ def build_table(spec: TableSpec, records: RecordSet, cfg: Mapping[str, Any]) -> 
         "table": spec.number, "title": spec.title, "caption": spec.caption,
         "spec": str(spec.path.name),
         "rows": [{"id": r.id, "label": r.label, "note": r.note} for r in spec.rows],
-        "columns": [{"id": c.id, "label": c.label, "note": c.note, "chance": c.chance,
+        "columns": [{"id": c.id, "label": c.label, "short": c.short, "note": c.note,
+                     "chance": c.chance,
                      "diff": list(c.diff) if c.diff else None} for c in spec.columns],
         "cells": cells,
         "paper": {**{k: v for k, v in spec.paper.items() if k != "values"},

@@ -69,7 +69,17 @@ class CellValue:
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "ci": list(self.ci), "n": self.n, "seeds": self.seeds,
                 "per_seed": {str(k): v for k, v in self.per_seed.items()},
-                "ci_kind": self.ci_kind, "runs": [str(p) for p in self.runs]}
+                "ci_kind": self.ci_kind, "runs": [str(p) for p in self.runs],
+                "provenance": summarize_provenance(self.provenance)}
+
+
+def summarize_provenance(prov: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Distinct judges and nll_weights, and whether any input was simulated."""
+    def distinct(key: str) -> list[str]:
+        return sorted({str(p[key]) for p in prov if p.get(key) not in (None, "")})
+    return {"judge": distinct("judge"), "nll_weight": distinct("nll_weight"),
+            "suite_note": distinct("suite_note"),
+            "simulated": any(p.get("simulated") for p in prov)}
 
 
 def _run_metric(record, metric) -> dict[str, Any]:

@@ -28,8 +28,8 @@ def _num(x: float, show: dict[str, Any], sign: bool = False) -> str:
 
 def cell_parts(cell: dict[str, Any]) -> tuple[str, str]:
     """(value, "[lo, hi] n=…") as display strings."""
-    if cell["status"] == "n/a":
-        return "n/a", ""
+    if cell["status"] in ("n/a", "missing"):
+        return cell["status"], ""
     show = cell.get("display") or {}
     value = _num(cell["value"], show, show.get("sign", False))
     lo, hi = cell["ci"]
@@ -206,19 +206,19 @@ def to_latex(table: dict[str, Any]) -> str:
         rf"\par\smallskip\parbox{{\linewidth}}{{\scriptsize {notes}}}", r"\end{table}", ""])
 
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Strict JSON: undefined numbers (NaN) become null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
 def to_json(table: dict[str, Any]) -> str:
-    return json.dumps(_clean(table), indent=2, ensure_ascii=False, default=str,
+    return json.dumps(json_safe(table), indent=2, ensure_ascii=False, default=str,
                       allow_nan=False) + "\n"
 
 

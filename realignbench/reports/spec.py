@@ -44,6 +44,7 @@ class Axis:
     note: str = ""
     chance: float | None = None
     diff: tuple[str, str] | None = None
+    short: str = ""                                          # plot label
 
 
 @dataclass
@@ -116,6 +117,7 @@ def _split(entry: dict[str, Any]) -> dict[str, Any]:
 def _axis(entry: dict[str, Any], suites: Mapping[str, Any], where: str) -> Axis:
     fields = _split(entry)
     label = entry.get("label")
+    short = ""
     paper = entry.get("paper", entry.get("id"))
     chance = entry.get("chance")
     if "suite" in entry:                      # a capability suite: metric name = suite name
@@ -127,6 +129,7 @@ def _axis(entry: dict[str, Any], suites: Mapping[str, Any], where: str) -> Axis:
         label = label or info["label"]
         paper = entry.get("paper", info.get("paper"))
         chance = info.get("chance") if chance is None else chance
+        short = info.get("short", suite)
     if "id" not in entry and "suite" not in entry:
         raise SpecError(f"{where}: needs an 'id'")
     ident = str(entry.get("id", entry.get("suite")))
@@ -135,7 +138,7 @@ def _axis(entry: dict[str, Any], suites: Mapping[str, Any], where: str) -> Axis:
         raise SpecError(f"{where}.diff: expected [column_a, column_b]")
     return Axis(ident, str(label if label is not None else ident), fields,
                 None if paper is None else str(paper), list(entry.get("na", [])),
-                str(entry.get("note", "")), chance, diff)
+                str(entry.get("note", "")), chance, diff, short or str(label or ident))
 
 
 def _expand(entry: dict[str, Any], cfg: Mapping[str, Any], suites, where: str) -> list[Axis]:

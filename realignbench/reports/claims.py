@@ -1,0 +1,206 @@
+"""Verdicts on the paper's directional claims (``claims.yaml``) from our numbers → CLAIMS.md.
+
+Each claim part compares two table cells, a − b, read through the same specs as the tables.
+The 95% CI of the difference is paired across seeds when both sides have the same ≥ 2 seeds
+(Student t on per-seed differences), else the two cells' 95% half-widths combined in quadrature.
+
+Rule (``verdict``), for a claim "a > b":  reproduced if the CI lies above 0; not reproduced if
+it lies below 0; inconclusive otherwise (or if a value is undefined). For "a ≥ b" with margin δ
+(default 0): reproduced if CI_lo ≥ −δ, not reproduced if CI_hi < −δ, else inconclusive.
+A claim with several parts (or "at every data size") is reproduced if every part is, not
+reproduced if any part is not, else inconclusive.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from realignbench.reports.cells import CellValue, constant, difference, resolve
+from realignbench.reports.records import CellError, RecordSet
+from realignbench.reports.build import provenance
+from realignbench.reports.render import json_safe, provenance_line
+from realignbench.reports.spec import Axis, SpecError, TableSpec, load_spec
+from realignbench.runs import atomic_write_text
+
+log = logging.getLogger("realignbench")
+CLAIMS_PATH = Path(__file__).parent / "claims.yaml"
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+NOT_EVALUATED = "not evaluated"
+
+
+def verdict(lo: float, hi: float, relation: str, margin: float = 0.0) -> str:
+    """The rule of the module docstring, on the 95% CI [lo, hi] of a − b."""
+    if relation not in (">", ">="):
+        raise ValueError(f"relation must be '>' or '>=', got {relation!r}")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return INCONCLUSIVE
+    if relation == ">":
+        return REPRODUCED if lo > 0 else NOT_REPRODUCED if hi < 0 else INCONCLUSIVE
+    return REPRODUCED if lo >= -margin else NOT_REPRODUCED if hi < -margin else INCONCLUSIVE
+
+
+def combine(verdicts: list[str]) -> str:
+    if not verdicts or NOT_EVALUATED in verdicts:
+        return NOT_EVALUATED if NOT_REPRODUCED not in verdicts else NOT_REPRODUCED
+    if NOT_REPRODUCED in verdicts:
+        return NOT_REPRODUCED
+    return REPRODUCED if all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
+
+
+@dataclass
+class Side:
+    label: str
+    value: CellValue
+    scale: float
+
+
+def _rows(spec: TableSpec, ref: Any) -> list[Axis]:
+    if ref == "*":
+        return list(spec.rows)
+    if ref in ("first", "last"):
+        return [spec.rows[0 if ref == "first" else -1]]
+    for row in spec.rows:
+        if row.id == str(ref):
+            return [row]
+        try:
+            if float(row.id) == float(ref):
+                return [row]
+        except (TypeError, ValueError):
+            continue
+    return []
+
+
+def _side(ref: Mapping[str, Any], row: Axis | None, specs, records, cfg, where) -> Side:
+    if "const" in ref:
+        return Side(f"{float(ref['const']) * 100:g}%", constant(ref["const"]), 100.0)
+    spec = specs(ref["table"])
+    col = next((c for c in spec.columns if c.id == ref["column"]), None)
+    if col is None:
+        raise SpecError(f"{where}: table {ref['table']} has no column {ref['column']!r}")
+    query, show = spec.cell(row, col)
+    at = f"{where} (table {spec.number}, row {row.id!r}, column {col.id!r})"
+    value = resolve(query, records, list(cfg.get("seeds") or []), at)
+    return Side(f"{col.label} @ {row.label}", value, show.get("scale", 1))
+
+
+def evaluate_claim(claim: Mapping[str, Any], records: RecordSet, cfg: Mapping[str, Any],
+                   specs, strict: bool = True) -> dict[str, Any]:
+    parts_out = []
+    for i, part in enumerate(claim["parts"]):
+        where = f"claim {claim['id']!r} part {i + 1}"
+        a_ref, b_ref = part["a"], part["b"]
+        a_rows = _rows(specs(a_ref["table"]), a_ref["row"])
+        b_rows = (a_rows if b_ref.get("row") == "*" else
+                  [None] if "const" in b_ref else _rows(specs(b_ref["table"]), b_ref["row"]))
+        if not a_rows or not b_rows:
+            msg = f"{where}: row {a_ref['row']!r} / {b_ref.get('row')!r} not in this preset"
+            parts_out.append({"verdict": NOT_EVALUATED, "reason": msg})
+            continue
+        pairs = list(zip(a_rows, b_rows)) if b_ref.get("row") == "*" else \
+            [(a, b) for a in a_rows for b in b_rows]
+        for a_row, b_row in pairs:
+            try:
+                a = _side(a_ref, a_row, specs, records, cfg, where)
+                b = _side(b_ref, b_row, specs, records, cfg, where)
+            except CellError as err:
+                if strict:
+                    raise
+                parts_out.append({"verdict": NOT_EVALUATED, "reason": str(err)})
+                continue
+            d = difference(a.value, b.value)
+            v = verdict(d.ci[0], d.ci[1], part["relation"], float(part.get("margin", 0.0)))
+            parts_out.append({"a": a.label, "b": b.label, "relation": part["relation"],
+                              "a_value": a.value.value, "b_value": b.value.value,
+                              "a_ci": list(a.value.ci), "b_ci": list(b.value.ci),
+                              "diff": d.value, "diff_ci": list(d.ci), "ci_kind": d.ci_kind,
+                              "seeds": d.seeds or a.value.seeds, "scale": a.scale,
+                              "margin": float(part.get("margin", 0.0)), "verdict": v,
+                              "_values": [a.value, b.value]})
+    return {"id": claim["id"], "claim": claim["claim"], "paper": claim.get("paper", ""),
+            "verdict": combine([p["verdict"] for p in parts_out]), "parts": parts_out}
+
+
+def load_claims(path: Path | str = CLAIMS_PATH) -> list[dict[str, Any]]:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    claims = raw.get("claims") if isinstance(raw, dict) else None
+    if not isinstance(claims, list):
+        raise SpecError(f"{path}: expected a top-level 'claims' list")
+    for i, c in enumerate(claims):
+        for key in ("id", "claim", "parts"):
+            if key not in c:
+                raise SpecError(f"{path}: claims[{i}]: missing {key!r}")
+        for j, p in enumerate(c["parts"]):
+            if not {"a", "b", "relation"} <= set(p):
+                raise SpecError(f"{path}: claims[{i}].parts[{j}]: needs a, b and relation")
+    return claims
+
+
+def evaluate_claims(records: RecordSet, cfg: Mapping[str, Any], strict: bool = True,
+                    path: Path | str = CLAIMS_PATH) -> dict[str, Any]:
+    cache: dict[Any, TableSpec] = {}
+    def specs(n):
+        if n not in cache:
+            cache[n] = load_spec(n, cfg)
+        return cache[n]
+    results = [evaluate_claim(c, records, cfg, specs, strict) for c in load_claims(path)]
+    values = [v for r in results for p in r["parts"] for v in p.pop("_values", [])]
+    return {"claims": results, "provenance": provenance(values, cfg)}
+
+
+def _pt(x: float, scale: float, sign: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "undef."
+    return f"{x * scale:+.1f}" if sign else f"{x * scale:.1f}"
+
+
+RULE = ("Verdict rule: for each comparison a − b we take the 95% CI of the difference — paired "
+        "across seeds (Student t on per-seed differences) when both sides share ≥ 2 seeds, else "
+        "the two cells' 95% half-widths combined in quadrature (each cell: the run's bootstrap "
+        "CI, or the t-interval across seeds). Claim 'a > b': **reproduced** if the CI lies "
+        "above 0, **not reproduced** if it lies below 0, **inconclusive** otherwise. Claim "
+        "'a ≥ b' (margin δ, 0 unless stated): reproduced if CI_lo ≥ −δ, not reproduced if "
+        "CI_hi < −δ, else inconclusive. A claim with several comparisons is reproduced only if "
+        "all are, and not reproduced if any is not.")
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = ["# Claims of the paper, checked against this run", "",
+             "Numbers in percentage points (×100); the paper's numbers come from a different "
+             "setting (7-9B models, PKU-SafeRLHF or its own SynthValueBench), so only the "
+             "*direction* of each claim is tested.", "", RULE, "",
+             provenance_line({"provenance": result["provenance"]}), "",
+             "| Claim | Verdict | Paper | Ours: a vs b | a − b [95% CI] |",
+             "|---|---|---|---|---|"]
+    for c in result["claims"]:
+        for i, p in enumerate(c["parts"]):
+            head = [c["claim"], f"**{c['verdict']}**", c["paper"]] if i == 0 else ["", "", ""]
+            if p["verdict"] == NOT_EVALUATED:
+                ours, diff = f"not evaluated: {p['reason']}", ""
+            else:
+                s = p["scale"]
+                ours = (f"{p['a']} = {_pt(p['a_value'], s)} {p['relation']} "
+                        f"{p['b']} = {_pt(p['b_value'], s)}")
+                diff = (f"{_pt(p['diff'], s, True)} [{_pt(p['diff_ci'][0], s, True)}, "
+                        f"{_pt(p['diff_ci'][1], s, True)}] ({p['ci_kind']}) → {p['verdict']}")
+            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in [*head, ours, diff])
+                         + " |")
+    counts = {v: sum(c["verdict"] == v for c in result["claims"])
+              for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_EVALUATED)}
+    lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_claims(result: dict[str, Any], out_dir: Path | str) -> list[Path]:
+    out = Path(out_dir)
+    md, js = out / "CLAIMS.md", out / "claims.json"
+    atomic_write_text(md, to_markdown(result))
+    atomic_write_text(js, json.dumps(json_safe(result), indent=2, ensure_ascii=False) + "\n")
+    log.info("claims -> %s, %s", md, js)
+    return [md, js]
+
