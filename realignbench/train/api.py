@@ -1,0 +1,135 @@
+"""Stage functions of training: ``train_method`` (one run record per method, data, reference
+and settings) and ``load_trained`` (what evaluation loads).
+
+A training run directory holds ``adapter/`` (PEFT adapter + tokenizer, its config pointing at
+the reference model), ``base.json`` (that reference spec and dtype), for M_ref also
+``model/`` (merged: later stages load it as θ_ref), ``examples*.jsonl`` (the training
+examples with their weights), ``train_log.jsonl`` (per-component losses per step),
+``checkpoints/`` and ``results.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realignbench.config import Config
+from realignbench.data.schema import read_pairs
+from realignbench.registry import METHODS
+from realignbench.runs import Run, run_stage
+
+log = logging.getLogger(__name__)
+
+
+def resolve_reference(ref_model: str | Path | Run) -> tuple[str, str]:
+    """(spec for ``load_model``, identity for the run hash) of a preset name, a model
+    directory or a training run (its merged ``model/``)."""
+    if isinstance(ref_model, Run):
+        ref_model = ref_model.dir
+    path = Path(ref_model)
+    if path.is_dir() and (path / "COMPLETED").exists():
+        if not (path / "model").is_dir():
+            raise ValueError(f"{path}: this training run has no merged model/ to start from "
+                             "(only M_ref runs, method old_alignment, save one)")
+        key = json.loads((path / "inputs.json").read_text())["key"]
+        return str(path / "model"), f"run:{key}"
+    if path.is_dir():
+        return str(path), f"dir:{path.resolve()}"
+    return str(ref_model), f"preset:{ref_model}"
+
+
+def set_seeds(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def training_config(cfg: Config, method: str, seed: int) -> dict:
+    """The parts of the config a training run depends on (eval/judge changes do not retrain)."""
+    return {"method": method, "preset": cfg.preset, "seed": seed,
+            "options": dataclasses.asdict(cfg.method_options(method)),
+            "model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train)}
+
+
+def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: str | Path | Run,
+                 runs_dir: str | Path | None = None, seed: int | None = None,
+                 name: str | None = None) -> Run:
+    """Train ``method`` on the triaged pairs at ``train_path``, starting from ``ref_model``
+    (θ_ref), as the run stage "train"; skipped when an identical completed run exists."""
+    plugin = METHODS.get(method).load()
+    opts = cfg.method_options(method)
+    seed = cfg.seeds[0] if seed is None else seed
+    ref_spec, ref_id = resolve_reference(ref_model)
+    config = training_config(cfg, method, seed)
+    inputs = {"train": Path(train_path), "ref_model": ref_id}
+
+    def work(run: Run) -> None:
+        _train(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed)
+
+    return run_stage("train", name or method, config, inputs, work,
+                     runs_dir=runs_dir or cfg.runs_dir, seed=seed)
+
+
+def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, ref_spec: str,
+           seed: int) -> None:
+    from realignbench.models.chat import chat_template_hash
+    from realignbench.models.loading import load_model
+    from realignbench.train.adapters import (merged, prepare_model, save_adapter, save_full,
+                                             write_base_pointer)
+    from realignbench.train.plugin import MethodContext
+    from realignbench.train.trainer import get_accelerator
+
+    if cfg.model.threads:
+        torch.set_num_threads(cfg.model.threads)
+    set_seeds(seed)
+    start = time.perf_counter()
+    pairs = read_pairs(train_path)
+    model, tokenizer = load_model(ref_spec, dtype=cfg.model.dtype,
+                                  attn_implementation=cfg.model.attn_implementation)
+    run.update_env(chat_template_hash=chat_template_hash(tokenizer), seed=seed)
+    acc = get_accelerator()
+    model = prepare_model(model.to(acc.device), cfg.train, seed)
+    ctx = MethodContext(cfg=cfg, model=model, tokenizer=tokenizer, out_dir=run.dir, seed=seed,
+                        accelerator=acc)
+    details = plugin.train(ctx, pairs, opts)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        if cfg.train.lora:
+            save_adapter(ctx.model, tokenizer, run.dir / "adapter", ref_spec)
+            write_base_pointer(run.dir, ref_spec, cfg.model.dtype)
+        if plugin.save_merged or not cfg.train.lora:
+            save_full(merged(ctx.model), tokenizer, run.dir / "model")
+    run.write_results({
+        "subject": {"method": method, "preset": cfg.preset, "seed": seed,
+                    "train_size": len(pairs), "shift": cfg.data.shift,
+                    "train_path": str(train_path), "ref_model": ref_spec},
+        "training": {"phases": ctx.phases, "wall_s": round(time.perf_counter() - start, 3),
+                     **details},
+        "provenance": {"nll_weight": cfg.train.nll_weight, "beta": cfg.train.beta,
+                       "lr": cfg.train.lr, "lora": cfg.train.lora, "dtype": cfg.model.dtype},
+    })
+
+
+def load_trained(run_dir: str | Path | Run, dtype: str | None = None, merge: bool = False,
+                 attn_implementation: str = "sdpa"):
+    """``(model, tokenizer)`` of a training run: its merged ``model/`` if present, otherwise
+    the reference from ``base.json`` with ``adapter/`` applied (merged on request)."""
+    from realignbench.models.loading import load_model
+    run_dir = Path(run_dir.dir if isinstance(run_dir, Run) else run_dir)
+    if not (run_dir / "COMPLETED").exists():
+        raise FileNotFoundError(f"{run_dir}: not a completed training run (no COMPLETED)")
+    if (run_dir / "model").is_dir():
+        pointer = json.loads((run_dir / "base.json").read_text()) \
+            if (run_dir / "base.json").exists() else {}
+        return load_model(run_dir / "model", dtype=dtype or pointer.get("dtype", "fp32"),
+                          attn_implementation=attn_implementation)
+    pointer = json.loads((run_dir / "base.json").read_text())
+    return load_model(pointer["spec"], dtype=dtype or pointer["dtype"],
+                      adapter=run_dir / "adapter", merge_adapter=merge,
+                      attn_implementation=attn_implementation)
