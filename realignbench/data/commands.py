@@ -3,7 +3,7 @@
     realignbench data synthvaluebench --preset smol [data.shift=trivial data.seed=1]
     realignbench data pku --path pku.jsonl [--name alpaca-7b] [--split train] [--limit 2000]
     realignbench triage --preset smol [data.shift=...]            # runs `data` first if needed
-    realignbench triage pku --path pku.jsonl
+    realignbench triage --benchmark pku --path pku.jsonl
 """
 from __future__ import annotations
 
@@ -15,25 +15,19 @@ ALIASES = {"synthvaluebench": "synthvaluebench", "svb": "synthvaluebench",
            "pku": "pku_saferlhf", "pku_saferlhf": "pku_saferlhf"}
 
 
-def _add_source_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("benchmark", nargs=None if required else "?", choices=sorted(ALIASES),
-                   help="synthvaluebench (svb) or pku (pku_saferlhf)"
-                        + ("" if required else "; default: the preset's data.benchmark"))
-    p.add_argument("--path", help="PKU-SafeRLHF: local JSONL file or dataset directory "
+def _add_pku_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--path", help="local JSONL file or dataset directory "
                                   "(default: the hub through `datasets`)")
-    p.add_argument("--name", help="PKU-SafeRLHF config: default, alpaca-7b, alpaca2-7b, alpaca3-8b")
-    p.add_argument("--split", help="PKU-SafeRLHF split [train]")
-    p.add_argument("--limit", type=int, help="PKU-SafeRLHF: keep the first N rows")
-    add_config_args(p)
+    p.add_argument("--name", help="config: default, alpaca-7b, alpaca2-7b, alpaca3-8b")
+    p.add_argument("--split", help="split [train]")
+    p.add_argument("--limit", type=int, help="keep the first N rows")
 
 
 def _config(args):
-    extra = []
-    if args.benchmark:
-        extra.append(f"data.benchmark={ALIASES[args.benchmark]}")
+    extra = [f"data.benchmark={ALIASES[args.benchmark]}"] if args.benchmark else []
     for flag, key in (("path", "pku_path"), ("name", "pku_config"), ("split", "pku_split"),
                       ("limit", "pku_limit")):
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             extra.append(f"data.{key}={value}")
     args.overrides = extra + list(args.overrides)     # explicit key=value wins
@@ -80,10 +74,21 @@ def _cmd_triage(args) -> int:
 
 
 def register(sub) -> None:
+    # `data` takes the benchmark as a sub-command: argparse cannot mix a second positional with
+    # the trailing key=value overrides once options sit between them.
     p = sub.add_parser("data", help="build a benchmark's π_old-labelled pairs (the data stage)")
-    _add_source_args(p, required=True)
-    p.set_defaults(func=_cmd_data)
+    bench = p.add_subparsers(dest="benchmark", required=True, metavar="<benchmark>")
+    q = bench.add_parser("synthvaluebench", aliases=["svb"], help="generate SynthValueBench")
+    add_config_args(q)
+    q.set_defaults(func=_cmd_data)
+    q = bench.add_parser("pku", aliases=["pku_saferlhf"], help="load PKU-SafeRLHF")
+    _add_pku_args(q)
+    add_config_args(q)
+    q.set_defaults(func=_cmd_data)
     p = sub.add_parser("triage", help="triage pairs under π_new (INVERT/PUNISH/RETAIN), split, "
                                       "nested sizes, oracle noise; runs the data stage if needed")
-    _add_source_args(p, required=False)
+    p.add_argument("--benchmark", choices=sorted(ALIASES),
+                   help="default: the preset's data.benchmark")
+    _add_pku_args(p)
+    add_config_args(p)
     p.set_defaults(func=_cmd_triage)

@@ -77,13 +77,25 @@ class Shift:
 
     def changed_dimensions(self) -> list[str]:
         """Dimensions whose rules differ between π_old and π_new."""
-        if self.old.kind != "stance_rules" or self.new.kind != "stance_rules":
-            return [] if self.old.rules == self.new.rules else list(self.new.dimensions)
+        if self.old.kind != self.new.kind:
+            return list(self.new.dimensions)
+        if self.new.kind == "harm_tiers":
+            old, new = _tolerances(self.old), _tolerances(self.new)
+            flag_changed = (self.old.rules.get("unsafe_flag_violates", False)
+                            != self.new.rules.get("unsafe_flag_violates", False))
+            changed = [c for c in self.new.dimensions if old[c] != new[c]]
+            return changed + (["unsafe"] if flag_changed else [])    # the bare is_safe flag
 
         def decisive(rules):        # the reason text does not change what is compliant
             return [({**r, "reason": None}) for r in rules]
         return [d for d in self.new.dimensions
                 if decisive(self.old.rules[d]) != decisive(self.new.rules[d])]
+
+
+def _tolerances(policy: Policy) -> dict[str, int]:
+    """harm_tiers: category -> highest tolerated severity."""
+    return {c: spec["max_severity"] for spec in policy.rules["tiers"].values()
+            for c in spec["categories"]}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
