@@ -54,7 +54,8 @@ def _open(browser, out, annotator, events):
     page.fill("#annotator", annotator)
     page.press("#annotator", "Enter")          # leaves the field, so keys are shortcuts again
     page.set_input_files("#file", str(out["triplets"]))
-    page.wait_for_selector("#study:not([hidden])")
+    # Not just "#study visible": a study restored from storage shows before the file is read.
+    page.wait_for_selector("#status:has-text('Loaded')")
     return page
 
 
