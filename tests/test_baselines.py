@@ -1,0 +1,212 @@
+"""Baselines (Naive Oracle DPO, DPO-Gold, rDPO, U2A) on a hand-written triaged fixture and on
+the tiny preset: exact training examples, closed-form per-sample terms, training moves the
+loss and the adapters, rDPO(ε=0) == DPO, and the sign of U2A's mirror-descent step."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from realignbench.data.schema import Pair, write_pairs
+from realignbench.registry import METHODS
+from realignbench.train.examples import Preference, Punitive
+from realignbench.train.pairs import TriageMissing
+
+from train_fixtures import make_pairs, perturb_lora, tiny_config
+
+OLD = "Please see a professional; I will not advise on this."      # π_old stance
+NEW = "Try writing the worry down, then talk it through with a friend or a counsellor."
+OFF = "Just ignore it, worrying is a waste of time."               # violates both policies
+NEW2 = "Breathing slowly for two minutes helps; a counsellor can help you go further."
+
+
+def _v(ok: bool) -> dict:
+    return {"compliant": ok, "violated": [] if ok else ["mental_health"], "rationale": "",
+            "judge_id": "label", "status": "ok"}
+
+
+def _pair(pid, cat, chosen, rejected, ok_c, ok_r, correction=None) -> Pair:
+    return Pair(id=pid, prompt=f"prompt of {pid}", chosen=chosen, rejected=rejected,
+                source="fixture", labels={"chosen": {}, "rejected": {}}, category=cat,
+                verdicts={"chosen": _v(ok_c), "rejected": _v(ok_r)}, correction=correction,
+                meta={"dimension": "mental_health", "template_family": "a", "shift": "fx"})
+
+
+# π_old orientation, as stored. Corrections are π_new-compliant responses to the prompt.
+FIXTURE = [
+    _pair("inv1", "INVERT", OLD, NEW, False, True, correction="gold inv1"),
+    _pair("pun1", "PUNISH", OLD, OFF, False, False, correction="gold pun1"),
+    _pair("ret1", "RETAIN", NEW, OFF, True, False, correction="gold ret1"),
+    _pair("ret2", "RETAIN", NEW, NEW2, True, True, correction="gold ret2"),
+    _pair("pun2", "PUNISH", OFF, OLD, False, False, correction="gold pun2"),
+]
+
+
+def _prefs(examples):
+    return [(e.source, e.preferred, e.dispreferred, e.loss, e.eps, e.weight) for e in examples]
+
+
+def _build(name, pairs=FIXTURE, *overrides):
+    cfg = tiny_config(*overrides)
+    return METHODS.get(name).load().build(None, pairs, cfg.method_options(name))
+
+
+def test_naive_dpo_swaps_whenever_the_old_chosen_violates_pi_new_punish_included():
+    assert _prefs(_build("naive_dpo")) == [
+        ("inv1", NEW, OLD, "dpo", 0.0, 1.0),
+        ("pun1", OFF, OLD, "dpo", 0.0, 1.0),      # the false dichotomy: OFF also violates
+        ("ret1", NEW, OFF, "dpo", 0.0, 1.0),
+        ("ret2", NEW, NEW2, "dpo", 0.0, 1.0),
+        ("pun2", OLD, OFF, "dpo", 0.0, 1.0),
+    ]
+
+
+def test_dpo_gold_inverts_retains_and_prefers_the_correction_on_punish():
+    assert _prefs(_build("dpo_gold")) == [
+        ("inv1", NEW, OLD, "dpo", 0.0, 1.0),
+        ("pun1", "gold pun1", OLD, "dpo", 0.0, 1.0),
+        ("ret1", NEW, OFF, "dpo", 0.0, 1.0),
+        ("ret2", NEW, NEW2, "dpo", 0.0, 1.0),
+        ("pun2", "gold pun2", OFF, "dpo", 0.0, 1.0),
+    ]
+
+
+def test_dpo_gold_missing_correction_is_a_named_error_or_dropped_on_request():
+    bare = [_pair("pun9", "PUNISH", OLD, OFF, False, False)] + FIXTURE[:1]
+    with pytest.raises(TriageMissing, match="pun9.*correction"):
+        _build("dpo_gold", bare)
+    kept = _build("dpo_gold", bare, "methods.dpo_gold.missing_correction=drop")
+    assert [e.source for e in kept] == ["inv1"]
+    with pytest.raises(ValueError, match="missing_correction"):
+        tiny_config("methods.dpo_gold.missing_correction=skip").method_options("dpo_gold")
+
+
+def test_rdpo_uses_the_naive_pairs_with_the_configured_flip_rate():
+    naive = _prefs(_build("naive_dpo"))
+    assert _prefs(_build("rdpo")) == [(s, a, b, "rdpo", 0.1, w) for s, a, b, _, _, w in naive]
+    eps = _prefs(_build("rdpo", FIXTURE, "methods.rdpo.epsilon=0.2"))
+    assert {e[4] for e in eps} == {0.2}
+    with pytest.raises(ValueError, match="epsilon"):
+        tiny_config("methods.rdpo.epsilon=0.5").method_options("rdpo")
+
+
+@pytest.mark.parametrize("name", ["naive_dpo", "dpo_gold", "rdpo"])
+def test_untriaged_pairs_are_refused_with_the_pair_and_field_named(name):
+    raw = [Pair(id="raw1", prompt="p", chosen="a", rejected="b", source="x",
+                labels={"chosen": {}, "rejected": {}})]
+    with pytest.raises(TriageMissing, match="raw1.*category"):
+        _build(name, raw)
+
+
+# -- per-sample loss terms through the shared objective ----------------------------------
+
+@pytest.fixture
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # the machine is shared: one thread is faster than two
+    yield tmp_path
+    torch.set_num_threads(threads)
+
+
+def _model(cfg, seed=0):
+    from realignbench.models.loading import load_model
+    from realignbench.train.adapters import prepare_model
+    model, tok = load_model("tiny", dtype="fp32")
+    return prepare_model(model, cfg.train, seed), tok
+
+
+def _terms(trainer, examples):
+    """Per-example objective terms of ``examples`` in one batch at the current weights."""
+    from realignbench.train.batching import collate
+    from realignbench.train.objective import example_terms
+    from realignbench.train.reference import reference_logps
+    from realignbench.train.scorer import SequenceScorer
+    enc = trainer.encode(examples)
+    ref = reference_logps(trainer.model, enc, 8, "cpu")
+    batch = collate(enc, range(len(enc)))
+    trainer.model.eval()
+    with torch.no_grad():
+        out = SequenceScorer(trainer.model)(batch.input_ids, batch.attention_mask,
+                                            batch.labels)
+        return example_terms(out, ref[batch.seq_ids], batch, trainer.cfg.train.beta), batch
+
+
+def test_per_sample_terms_are_dpo_and_rdpo_of_each_pairs_margin(_cache):
+    from realignbench.train.trainer import Trainer
+    cfg = tiny_config("train.beta=0.5")
+    model, tok = _model(cfg)
+    trainer = Trainer(model, tok, cfg, _cache / "run")
+    naive, gold, rdpo = (_build(n, FIXTURE, "train.beta=0.5") for n in
+                         ("naive_dpo", "dpo_gold", "rdpo"))
+    for examples in (naive, gold, rdpo):      # θ = θ_ref: Δ = 0, every term is log 2
+        terms, _ = _terms(trainer, examples)
+        assert torch.allclose(terms.delta, torch.zeros(len(examples), dtype=terms.delta.dtype),
+                              atol=1e-5)
+        assert torch.allclose(terms.main, torch.full_like(terms.main, math.log(2)), atol=1e-5)
+    perturb_lora(model, std=0.3)              # away from θ_ref: Δ ≠ 0
+    t_dpo, _ = _terms(trainer, naive)
+    t_rdpo, _ = _terms(trainer, rdpo)
+    d, eps, beta = t_dpo.delta, 0.1, 0.5
+    assert d.abs().min() > 1e-3
+    assert torch.allclose(t_rdpo.delta, d)    # same pairs, same orientation
+    assert torch.allclose(t_dpo.main, -torch.nn.functional.logsigmoid(beta * d), atol=1e-6)
+    expected = (-(1 - eps) * torch.nn.functional.logsigmoid(beta * d)
+                + eps * torch.nn.functional.logsigmoid(-beta * d)) / (1 - 2 * eps)
+    assert torch.allclose(t_rdpo.main, expected, atol=1e-6)
+    # the preferred response's per-token NLL rides along (nll_weight is a matched setting)
+    assert bool((t_dpo.nll > 0).all())
+    t_gold, _ = _terms(trainer, gold)
+    same = [i for i, (a, b) in enumerate(zip(naive, gold)) if a.preferred == b.preferred]
+    assert same == [0, 2, 3] and torch.allclose(t_gold.delta[same], d[same])
+
+
+# -- training on the tiny preset ----------------------------------------------------------
+
+def _trainable(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("name", ["naive_dpo", "dpo_gold", "rdpo"])
+def test_each_method_lowers_its_loss_and_changes_the_adapters(name, _cache):
+    from realignbench.train.plugin import MethodContext
+    cfg = tiny_config("train.lr=5e-3", "train.max_steps=6")
+    model, tok = _model(cfg)
+    ctx = MethodContext(cfg=cfg, model=model, tokenizer=tok, out_dir=_cache / name, seed=0)
+    plugin, opts, pairs = METHODS.get(name).load(), cfg.method_options(name), make_pairs(12)
+    examples = plugin.build(ctx, pairs, opts)
+    before, params = ctx.trainer.evaluate(examples)["loss"], _trainable(ctx.model)
+    details = plugin.train(ctx, pairs, opts)
+    after = ctx.trainer.evaluate(examples)["loss"]
+    assert details["examples"] == {"preference": 12}
+    assert after < before - 1e-3, (name, before, after)
+    changed = [n for n, p in _trainable(ctx.model).items() if not torch.equal(p, params[n])]
+    assert len(changed) == len(params)
+
+
+def _adapter(run):
+    from safetensors.torch import load_file
+    return load_file(str(run.dir / "adapter" / "adapter_model.safetensors"))
+
+
+def test_rdpo_with_epsilon_zero_trains_the_same_adapter_as_naive_dpo(_cache):
+    """Same seed, data, settings: rDPO(ε=0) and DPO end with the same adapter to 1e-6
+    (bit-identical on CPU; the tolerance allows for BLAS reordering). rDPO(ε=0.3) differs,
+    so the comparison is not vacuous."""
+    from realignbench.train.api import train_method
+    path = _cache / "pairs.jsonl"
+    write_pairs(path, make_pairs(12))
+    settings = ("train.lr=5e-3", "train.max_steps=4", "train.lora_dropout=0.1")
+    runs = {}
+    for name, eps in (("naive_dpo", None), ("rdpo", 0.0), ("rdpo", 0.3)):
+        cfg = tiny_config(*settings, *([f"methods.rdpo.epsilon={eps}"] if eps is not None
+                                        else []))
+        run = train_method(cfg, name, path, "tiny", runs_dir=_cache / "runs", seed=3,
+                           name=f"{name}-{eps}")
+        runs[(name, eps)] = _adapter(run)
+    dpo, rdpo0, rdpo3 = runs[("naive_dpo", None)], runs[("rdpo", 0.0)], runs[("rdpo", 0.3)]
+    assert dpo.keys() == rdpo0.keys() and len(dpo) > 0
+    for key in dpo:
+        assert torch.allclose(dpo[key], rdpo0[key], atol=1e-6, rtol=0), key
+    assert max(float((dpo[k] - rdpo3[k]).abs().max()) for k in dpo) > 1e-4
