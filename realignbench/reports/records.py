@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-# Subject keys that point at other runs rather than identify the experiment.
-POINTER_KEYS = frozenset({"model_run"})
+from realignbench.reports.adapters import adapt
+
+# Subject keys that point at other runs or files rather than identify the experiment: a rerun
+# on changed inputs is the same experiment (and the older run is stale), not a new one.
+POINTER_KEYS = frozenset({"model_run", "train_path", "ref_model"})
 # A subject without these keys has this value: noise exists only where it was injected.
 SUBJECT_DEFAULTS = {"noise": 0.0}
 
@@ -127,6 +130,7 @@ def _load_one(run_dir: Path) -> Record:
     res = _read_json(results_path)
     if not isinstance(res, dict):
         raise RecordError(f"{results_path}: expected a JSON object")
+    res = adapt(run_dir.parent.name, res)
     for fld in ("subject", "metrics", "provenance"):
         if not isinstance(res.get(fld, {}), dict):
             raise RecordError(f"{results_path}: field '{fld}' must be an object")

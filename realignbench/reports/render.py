@@ -34,8 +34,8 @@ def cell_parts(cell: dict[str, Any]) -> tuple[str, str]:
     value = _num(cell["value"], show, show.get("sign", False))
     lo, hi = cell["ci"]
     ci = f"[{_num(lo, show, show.get('sign', False))}, {_num(hi, show, show.get('sign', False))}]"
-    if cell.get("ci_kind") == "constant" or value == "undef.":
-        ci = ""
+    if cell.get("ci_kind") == "constant" or value == "undef." or lo == hi:
+        ci = ""                      # a census or a count: no sampling uncertainty to show
     n = f"n={cell['n']}" if cell.get("n") and not cell.get("diff") else ""
     return value, " ".join(p for p in (ci, n) if p)
 

@@ -6,7 +6,8 @@ A cell's query is the merge, in order, of the spec's ``defaults``, its column an
 the resolved config (``$data.train_sizes[-1]``, ``$preset``). An entry with ``expand: <config
 path>`` becomes one row/column per value, setting ``set`` (``subject.<key>``, ``metric`` or
 ``suite``). A column with ``diff: [a, b]`` shows column a − column b. ``na: [ids]`` marks
-cells that do not apply (rendered as "n/a", never looked up).
+cells that do not apply (rendered as "n/a", never looked up). A subject filter ``null`` matches
+an absent key, ``"*"`` removes the filter, a list matches any of its values.
 """
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ class TableSpec:
         metric = merged["metric"]
         if isinstance(metric, str):           # "win/{row}_vs_u2a": one spec line for all rows
             metric = metric.format(row=row.id, col=col.id)
-        cell = make_cell(merged["stage"], metric, merged["subject"],
+        subject = {k: v for k, v in merged["subject"].items() if v != "*"}   # "*": any value
+        cell = make_cell(merged["stage"], metric, subject,
                          merged.get("seeds", "each"))
         show = {k: merged[k] for k in SHOW_KEYS if k in merged}
         return cell, show
