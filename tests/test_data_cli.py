@@ -75,6 +75,12 @@ def test_cli_pku_fixture(tmp_path, capsys):
     assert "test split made at triage" in capsys.readouterr().out
     assert main(["triage", "--benchmark", "pku", *args]) == 0
     assert "pku_old@1.0 -> pku_new@1.0" in capsys.readouterr().out
+    prep = prepare_data(load_config("tiny", [f"runs_dir={tmp_path}", "data.benchmark=pku_saferlhf",
+                                             f"data.pku_path={FIXTURE}", *args[-2:]]))
+    train, test = read_pairs(prep.train[20]), read_pairs(prep.test)
+    assert len(test) >= 8 and {p.prompt for p in train}.isdisjoint({p.prompt for p in test})
+    assert {p.id for p in read_pairs(prep.train[10])} < {p.id for p in train}
+    assert len(list((tmp_path / "triage").iterdir())) == 1          # the CLI run was reused
 
 
 def test_cli_errors_are_reported(tmp_path, capsys):
