@@ -72,25 +72,31 @@ def _triage_config(cfg, has_test: bool) -> dict[str, Any]:
     d = cfg.data
     out = {"benchmark": d.benchmark, "shift": d.shift, "seed": d.seed, "oracle": d.triage_oracle,
            "train_sizes": d.train_sizes, "noise_levels": d.noise_levels}
+    if d.triage_oracle == "llm":         # another judge model is another triage
+        out["judge"] = {"model": cfg.judge.model, "response_format": cfg.judge.response_format,
+                        "max_tokens": cfg.judge.max_tokens}
     if not has_test:
         out["n_test"] = d.n_test         # only then does the split depend on it
     return out
 
 
-def _oracle(name: str):
+def _oracle(cfg):
     from realignbench.registry import ORACLES
-    return ORACLES.get(name).load()()
+    cls = ORACLES.get(cfg.data.triage_oracle).load()
+    return cls.from_config(cfg) if hasattr(cls, "from_config") else cls()
 
 
 def _triage_work(cfg, data_run: Run, shift: Shift):
     def work(run: Run) -> None:
         files = data_run.results()["files"]
-        oracle = _oracle(cfg.data.triage_oracle)
+        oracle = _oracle(cfg)
+        # A paid judge (LLM) skips the π_old sanity pass, which would double its calls.
+        check_old = shift.old if getattr(oracle, "check_old_policy", True) else None
         seed = cfg.data.seed
 
         def tri(path: str):
             return triage_mod.triage(read_pairs(data_run.path(path)), oracle, shift.new,
-                                     shift.name, policy_old=shift.old)
+                                     shift.name, policy_old=check_old)
         pool = tri(files["train"])
         if "test" in files:
             test = tri(files["test"])
@@ -127,7 +133,9 @@ def _triage_work(cfg, data_run: Run, shift: Shift):
             "policy_old": shift.old.key, "policy_new": shift.new.key,
             "changed_dimensions": shift.changed_dimensions(), "oracle": oracle.judge_id,
             "files": out, "stats": stats, "noise": noise_stats,
-            "checks": {"prompt_disjoint": True, "nested_sizes": True}})
+            "checks": {"prompt_disjoint": True, "nested_sizes": True},
+            **({"judge_usage": oracle.write_usage(run)} if hasattr(oracle, "write_usage")
+               else {})})
     return work
 
 

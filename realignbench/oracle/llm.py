@@ -66,6 +66,12 @@ async def gather_cached(jobs: dict[str, Callable[[], Awaitable[None]]], desc: st
 class LLMJudge:
     """``LLMJudge(cfg).judge(items, policy) -> list[Verdict]`` in the order of ``items``."""
 
+    check_old_policy = False       # calls cost money: triage skips its π_old sanity pass
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> "LLMJudge":
+        return cls(cfg)
+
     def __init__(self, cfg: Any = None, cache: JudgeCache | None = None):
         self.cfg = judge_config(cfg)
         self.cache = cache if cache is not None else JudgeCache()

@@ -52,6 +52,7 @@ class FakeOpenAI:
                                                                   retry_after)
         self.requests: list[dict[str, Any]] = []        # every body received, in arrival order
         self.faults: Counter = Counter()                 # faults served, by kind
+        self.fault_items: dict[str, set] = {}            # kind -> user messages it struck
         self.completions = 0                             # 200 answers with a normal body
         self._queue: deque[str] = deque()
         self._attempts: Counter = Counter()
@@ -91,6 +92,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self.faults.clear()
+            self.fault_items.clear()
             self.completions = 0
 
     # -- behaviour --------------------------------------------------------------------------
@@ -167,6 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault:
             with fake._lock:
                 fake.faults[fault] += 1
+                fake.fault_items.setdefault(fault, set()).add(body["messages"][-1]["content"])
         if fault == "429":
             return self._error(429, "Rate limit reached", "rate_limit_error",
                                {fake.retry_after[0]: fake.retry_after[1]})
@@ -200,3 +203,17 @@ def fake_openai(monkeypatch, tmp_path):
     monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
     yield server
     server.stop()
+
+
+if __name__ == "__main__":          # a standalone server for trying the judge without a key
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fault-rate", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    fake = FakeOpenAI(fault_rate=a.fault_rate, seed=a.seed)
+    print(f"OPENAI_BASE_URL={fake.start()} OPENAI_API_KEY={fake.api_key}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
