@@ -7,10 +7,12 @@ knows every number that must come out of the renderer.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
 from realignbench.reports.build import needs
+from realignbench.reports.leaderboard import leaderboard_spec
 from realignbench.reports.spec import load_spec
 from realignbench.runs import Run, atomic_write_json, content_hash, run_dir_for
 
@@ -46,7 +48,7 @@ def write_run(runs_dir: Path, stage: str, subject: dict[str, Any], metrics: dict
               salt: str = "", samples: list[dict] | None = None) -> Run:
     """One completed run directory, as ``run_stage`` would leave it (without env capture)."""
     key = content_hash(stage, subject, salt)
-    name = str(subject.get("method", stage))
+    name = re.sub(r"[^\w.-]", "_", str(subject.get("method", stage)))   # a safe directory name
     run = Run(run_dir_for(stage, name, key, runs_dir), stage, key)
     run.dir.mkdir(parents=True, exist_ok=True)
     (run.dir / "config.resolved.yaml").write_text("synthetic: true\n")
@@ -61,14 +63,15 @@ def metric(value: float, half: float = 0.05, n: int = 24) -> dict[str, Any]:
     return {"value": value, "ci": [value - half, value + half], "n": n}
 
 
-def populate(runs_dir: Path, cfg: dict[str, Any], tables=range(1, 9),
+def populate(runs_dir: Path, cfg: dict[str, Any], tables=(*range(1, 9), "leaderboard"),
              value_fn: Callable[[str, dict, str], float] = default_value,
              skip: Callable[[str, dict], bool] = lambda stage, subject: False,
              simulated: bool = True) -> list[Run]:
     """Write every run the given tables need; ``skip(stage, subject)`` leaves a run out."""
     merged: dict[str, dict[str, Any]] = {}
     for n in tables:
-        for need in needs(load_spec(n, cfg), cfg):
+        spec = leaderboard_spec(cfg) if n == "leaderboard" else load_spec(n, cfg)
+        for need in needs(spec, cfg):
             subject = {k: (v[0] if isinstance(v, list) else v)
                        for k, v in need["subject"].items() if v is not None}
             key = json.dumps([need["stage"], subject], sort_keys=True)

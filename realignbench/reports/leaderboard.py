@@ -52,13 +52,18 @@ def _excerpt(cell: Mapping[str, Any]) -> str:
     return ""
 
 
-def build_leaderboard(records: RecordSet, cfg: Mapping[str, Any],
-                      strict: bool = False) -> dict[str, Any]:
+def leaderboard_spec(cfg: Mapping[str, Any]):
+    """Table 7's rows and columns plus the Table 4 ablations (the page's main table)."""
     spec7 = load_spec(7, cfg)
     ablations = [dataclasses.replace(r, label=f"TRACE ablation: {r.label}", note="ablation",
                                      paper=None)
                  for r in load_spec(4, cfg).rows if r.fields["subject"]["method"] != "trace"]
-    spec7 = dataclasses.replace(spec7, rows=spec7.rows + ablations)
+    return dataclasses.replace(spec7, rows=spec7.rows + ablations)
+
+
+def build_leaderboard(records: RecordSet, cfg: Mapping[str, Any],
+                      strict: bool = False) -> dict[str, Any]:
+    spec7 = leaderboard_spec(cfg)
     spec7 = dataclasses.replace(spec7, rows=spec7.rows + _extra_rows(spec7, records, cfg))
     tables = {7: build_table(spec7, records, cfg, strict)}
     for n in (2, 3, 5, 8):
