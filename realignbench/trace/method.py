@@ -1,0 +1,139 @@
+"""TRACE (DESIGN §6): triage-aware, impact-weighted hybrid realignment, and its ablations.
+
+    INVERT  -> preference loss on (old rejected ≻ old chosen)     weight w_i  (+ nll_weight NLL)
+    PUNISH  -> NPO on both responses                              weight w_i (shared by both)
+               (oracle_punish: preference on correction ≻ old chosen)
+    RETAIN  -> α_KL · KL(π_ref ‖ π) on the (compliant) chosen response
+
+w_i = normalise(max(0, ⟨g_J, ∇ℓ_i(θ_ref)⟩)), g_J = ∇ DPO loss on the gold batch at θ_ref;
+samples with w_i = 0 are dropped from the stream. Variants: ``no_triage`` (impact-weighted NPO
+on the naive-oracle dispreferred response of every pair; no INVERT/RETAIN split, no KL),
+``no_impact`` (w_i = 1), ``no_kl`` (α_KL = 0), ``oracle_punish``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from realignbench.data.schema import CATEGORIES, Pair
+from realignbench.runs import atomic_write_jsonl
+from realignbench.trace.gold import gold_batch
+from realignbench.trace.impact import group_scores, loss_gradient
+from realignbench.trace.weights import NORMS, normalise
+from realignbench.train.examples import Anchor, Example, Preference, Punitive, reweighted
+from realignbench.train.pairs import category, correction, naive_orientation
+from realignbench.train.plugin import Method
+
+log = logging.getLogger(__name__)
+VARIANTS = ("full", "no_triage", "no_impact", "no_kl", "oracle_punish")
+
+
+@dataclass
+class TraceOptions:
+    variant: str = "full"            # full | no_triage | no_impact | no_kl | oracle_punish
+    invert_loss: str = "dpo"         # dpo (the paper's Algorithm 1 "IPO") | ipo (Azar)
+    alpha_kl: float = 0.1
+    weight_norm: str = "mean1"       # mean1 | sum1 (authors' code)
+    gold_batch_size: int = 64
+    gold_punish: str = "pool"        # pool (Algorithm 2) | correction
+    score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
+
+    def __post_init__(self):
+        checks = {"variant": (self.variant, VARIANTS), "invert_loss": (self.invert_loss,
+                  ("dpo", "ipo")), "weight_norm": (self.weight_norm, NORMS),
+                  "score_method": (self.score_method, ("jvp", "autograd"))}
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"methods.trace.{name}: {value!r} is not one of {allowed}")
+        if self.alpha_kl < 0:
+            raise ValueError(f"methods.trace.alpha_kl must be >= 0, got {self.alpha_kl}")
+
+
+@dataclass
+class TraceNoTriageOptions(TraceOptions):
+    variant: str = "no_triage"
+
+
+@dataclass
+class TraceNoImpactOptions(TraceOptions):
+    variant: str = "no_impact"
+
+
+@dataclass
+class TraceNoKlOptions(TraceOptions):
+    variant: str = "no_kl"
+
+
+@dataclass
+class TraceOraclePunishOptions(TraceOptions):
+    variant: str = "oracle_punish"
+
+
+def conflict_groups(pairs: list[Pair], opts: TraceOptions) -> list[tuple[Pair, list[Example]]]:
+    """The weighted samples, one group of unweighted examples per pair."""
+    out = []
+    for p in pairs:
+        cat = category(p)
+        if opts.variant == "no_triage":
+            out.append((p, [Punitive(p.id, p.prompt, naive_orientation(p)[1])]))
+        elif cat == "INVERT":
+            out.append((p, [Preference(p.id, p.prompt, p.rejected, p.chosen,
+                                       loss=opts.invert_loss)]))
+        elif cat == "PUNISH" and opts.variant == "oracle_punish":
+            out.append((p, [Preference(p.id, p.prompt, correction(p), p.chosen,
+                                       loss=opts.invert_loss)]))
+        elif cat == "PUNISH":
+            out.append((p, [Punitive(p.id, p.prompt, p.chosen),
+                            Punitive(p.id, p.prompt, p.rejected)]))
+    return out
+
+
+def anchors(pairs: list[Pair], opts: TraceOptions) -> list[Anchor]:
+    if opts.variant in ("no_triage", "no_kl") or opts.alpha_kl == 0:
+        return []
+    return [Anchor(p.id, p.prompt, p.chosen, weight=opts.alpha_kl)
+            for p in pairs if category(p) == "RETAIN"]
+
+
+def trace_examples(ctx, pairs: list[Pair], opts: TraceOptions) -> list[Example]:
+    groups = conflict_groups(pairs, opts)
+    if not groups:
+        raise ValueError("TRACE found no INVERT or PUNISH pairs: nothing to realign")
+    timing = {}
+    if opts.variant == "no_impact":
+        scores = None
+        weights = [1.0] * len(groups)
+    else:
+        start = time.perf_counter()
+        gold = gold_batch(pairs, opts.gold_batch_size, ctx.seed, opts.gold_punish)
+        g_j = loss_gradient(ctx.trainer, gold)
+        timing["gold_gradient_s"] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
+        scores = group_scores(ctx.trainer, [g for _, g in groups], g_j, opts.score_method)
+        timing["impact_scores_s"] = round(time.perf_counter() - start, 3)
+        weights = normalise(scores, opts.weight_norm).tolist()
+        ctx.results["gold"] = {"size": len(gold), "punish_response": opts.gold_punish}
+    examples = [reweighted(ex, w) for (_, group), w in zip(groups, weights) if w > 0
+                for ex in group]
+    examples += anchors(pairs, opts)
+    _record(ctx, groups, scores, weights, opts, timing)
+    return examples
+
+
+def _record(ctx, groups, scores, weights, opts, timing) -> None:
+    """The weighted dataset (one row per scored pair) and kept/dropped counts per category."""
+    rows, kept, dropped = [], {c: 0 for c in CATEGORIES}, {c: 0 for c in CATEGORIES}
+    for i, ((pair, group), w) in enumerate(zip(groups, weights)):
+        (kept if w > 0 else dropped)[pair.category] += 1
+        rows.append({"id": pair.id, "category": pair.category, "weight": w,
+                     "score": None if scores is None else float(scores[i]),
+                     "kept": w > 0, "losses": [ex.kind for ex in group]})
+    atomic_write_jsonl(ctx.out_dir / "weighted_dataset.jsonl", rows)
+    ctx.results["weights"] = {"variant": opts.variant, "weight_norm": opts.weight_norm,
+                              "score_method": opts.score_method, "kept": kept,
+                              "dropped": dropped, **timing}
+    log.info("TRACE %s: kept %s, dropped %s", opts.variant, kept, dropped)
+
+
+TRACE = Method(TraceOptions, build=trace_examples)
