@@ -88,6 +88,9 @@ METHODS = Registry("method", [
     Entry("rdpo", "realignbench.baselines.rdpo:RDPO",
           "robust DPO with flip rate epsilon on the naive-oracle pairs",
           options_target="realignbench.baselines.rdpo:RdpoOptions"),
+    Entry("u2a", "realignbench.baselines.u2a:U2A",
+          "U2A: impact-weighted NPO on violating responses (top-k, mirror-descent rounds)",
+          options_target="realignbench.baselines.u2a:U2aOptions"),
 ])
 EVALS = Registry("evaluation", [
     Entry("human_eval", "realignbench.bench.human.stage:human_eval_stage",

@@ -210,3 +210,129 @@ def test_rdpo_with_epsilon_zero_trains_the_same_adapter_as_naive_dpo(_cache):
     for key in dpo:
         assert torch.allclose(dpo[key], rdpo0[key], atol=1e-6, rtol=0), key
     assert max(float((dpo[k] - rdpo3[k]).abs().max()) for k in dpo) > 1e-4
+
+
+# -- U2A ----------------------------------------------------------------------------------
+
+def test_u2a_forget_set_is_every_violating_response_once():
+    from realignbench.baselines.u2a import forget_items
+    dup = _pair("pun3", "PUNISH", OLD, OFF, False, False, correction="c")
+    dup.prompt = FIXTURE[1].prompt           # same prompt and responses as pun1
+    items = forget_items(FIXTURE + [dup])
+    assert [(i.pair, i.side, i.example.response) for i in items] == [
+        ("inv1", "chosen", OLD), ("pun1", "chosen", OLD), ("pun1", "rejected", OFF),
+        ("ret1", "rejected", OFF), ("pun2", "chosen", OFF), ("pun2", "rejected", OLD)]
+    assert all(isinstance(i.example, Punitive) and i.example.weight == 1.0 for i in items)
+    conflict = forget_items(FIXTURE, "conflict")
+    assert [(i.pair, i.side) for i in conflict] == [
+        ("inv1", "chosen"), ("pun1", "chosen"), ("pun1", "rejected"), ("pun2", "chosen"),
+        ("pun2", "rejected")]
+
+
+def test_u2a_mirror_step_raises_the_weight_of_positively_aligned_samples():
+    from realignbench.baselines.u2a_weights import PUBLIC_CODE_SIGN, u2a_update
+    w = torch.full((4,), 0.25, dtype=torch.float64)
+    s = torch.tensor([2.0, 0.5, 0.0, -1.0], dtype=torch.float64)   # ⟨g_J, ∇ℓ_i⟩
+    new = u2a_update(w, s, lr=0.1, gamma=1.0)
+    assert new.sum() == pytest.approx(1.0, abs=1e-12)
+    assert new[0] > new[1] > w[1] and new[3] < w[3]             # helpful samples gain
+    assert torch.allclose(new, w * torch.exp(0.1 * s) / (w * torch.exp(0.1 * s)).sum())
+    public = u2a_update(w, s, lr=0.1, gamma=1.0, sign=PUBLIC_CODE_SIGN)
+    assert public[0] < w[0] and public[3] > w[3]                 # the released code's way
+    damped = u2a_update(w, s, lr=0.1, gamma=10.0)                # larger γ: a smaller step
+    assert w[0] < damped[0] < new[0]
+
+
+def _toy():
+    """ℓ_i(θ) = ½‖θ − a_i‖², J(θ) = ½‖θ − b‖²: θ*(ω) = Σω_i a_i / Σω_i and H = (Σω) I, so
+    H ≈ γI with γ = Σω = 1 is exact on the simplex."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(3, generator=gen, dtype=torch.float64)
+    theta = lambda w: (w[:, None] * a).sum(0) / w.sum()           # noqa: E731
+    J = lambda w: 0.5 * float(((theta(w) - b) ** 2).sum())         # noqa: E731
+    scores = lambda w: ((theta(w) - b)[None, :] * (theta(w) - a)).sum(1)  # ⟨∇J, ∇ℓ_i⟩ # noqa
+    return J, scores
+
+
+def test_u2a_hypergradient_is_exact_on_a_quadratic_and_its_step_lowers_the_outer_loss():
+    from realignbench.baselines.u2a_weights import PUBLIC_CODE_SIGN, hypergradient, u2a_update
+    J, scores = _toy()
+    w = torch.full((6,), 1 / 6, dtype=torch.float64)
+    h, fd = 1e-6, []
+    for i in range(6):
+        e = torch.zeros(6, dtype=torch.float64)
+        e[i] = h
+        fd.append((J(w + e) - J(w - e)) / (2 * h))
+    assert torch.allclose(hypergradient(scores(w), gamma=1.0), torch.tensor(fd, dtype=torch.float64), atol=1e-7)
+    ours, public = w.clone(), w.clone()
+    for _ in range(5):
+        ours = u2a_update(ours, scores(ours), lr=0.5, gamma=1.0)
+        public = u2a_update(public, scores(public), lr=0.5, gamma=1.0, sign=PUBLIC_CODE_SIGN)
+    assert J(ours) < J(w) < J(public)
+
+
+def test_u2a_top_k_and_round_budget():
+    from realignbench.baselines.u2a import U2aOptions, split_steps
+    from realignbench.baselines.u2a_weights import top_k
+    assert top_k(torch.tensor([0.1, 3.0, -2.0, 3.0, 0.5]), 3).tolist() == [1, 3, 4]
+    with pytest.raises(ValueError, match="k=0"):
+        top_k(torch.tensor([1.0]), 0)
+    assert split_steps(10, 3) == [4, 3, 3] and sum(split_steps(10, 3)) == 10
+    assert split_steps(2, 3) == [1, 1, 1]
+    assert U2aOptions().k_for(7) == 4 and U2aOptions(top_k=5).k_for(3) == 3
+    for bad in ("rounds=0", "gamma=0", "top_frac=0", "forget_set=all"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            tiny_config(f"methods.u2a.{bad}").method_options("u2a")
+
+
+def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
+    """End to end on tiny: the kept samples are the top-k of TRACE's impact scores at θ_ref,
+    round 2's weights are the mirror step of round 2's recorded scores, the per-sample terms
+    are NPO (no NLL), and training lowers the loss and moves every adapter."""
+    import json
+
+    from realignbench.baselines.u2a import forget_items
+    from realignbench.baselines.u2a_weights import u2a_update
+    from realignbench.trace.gold import gold_batch
+    from realignbench.trace.impact import directional_derivatives, loss_gradient
+    from realignbench.train.examples import from_dict
+    from realignbench.train.plugin import MethodContext
+    from realignbench.runs import read_jsonl
+    cfg = tiny_config("train.lr=1e-3", "train.max_steps=6", "train.beta=0.5",
+                      "methods.u2a.rounds=2", "methods.u2a.top_k=8",
+                      "methods.u2a.weights_lr=50", "methods.u2a.gold_batch_size=9")
+    opts = cfg.method_options("u2a")
+    model, tok = _model(cfg)
+    pairs = make_pairs(12)
+    ctx = MethodContext(cfg=cfg, model=model, tokenizer=tok, out_dir=_cache / "u2a", seed=0)
+    items = forget_items(pairs)
+    g_j = loss_gradient(ctx.trainer, gold_batch(pairs, 9, seed=0))
+    at_ref = directional_derivatives(ctx.trainer, [i.example for i in items], g_j)
+    expected = torch.argsort(at_ref, descending=True, stable=True)[:8]
+    params = _trainable(ctx.model)
+    details = METHODS.get("u2a").load().train(ctx, pairs, opts)
+
+    rows = list(read_jsonl(ctx.out_dir / "u2a_weights.jsonl"))
+    chosen = [j for j, r in enumerate(rows) if r["selected"]]
+    assert sorted(chosen) == sorted(expected.tolist())
+    assert details["examples"] == {"punitive": 8} and details["u2a"]["forget_set"] == len(items)
+    r1 = [from_dict(r) for r in read_jsonl(ctx.out_dir / "examples_round1.jsonl")]
+    r2 = [from_dict(r) for r in read_jsonl(ctx.out_dir / "examples_round2.jsonl")]
+    assert [e.weight for e in r1] == [1.0] * 8 and all(isinstance(e, Punitive) for e in r2)
+    order = expected.tolist()
+    s2 = torch.tensor([rows[j]["scores"][1] for j in order], dtype=torch.float64)
+    want = 8 * u2a_update(torch.full((8,), 1 / 8, dtype=torch.float64), s2, 50.0, 1.0)
+    assert torch.allclose(torch.tensor([e.weight for e in r2], dtype=torch.float64), want)
+    assert sum(e.weight for e in r2) == pytest.approx(8.0)
+    assert max(e.weight for e in r2) / min(e.weight for e in r2) > 1.01   # the step did move
+    top = int(torch.argmax(s2))
+    assert r2[top].weight == max(e.weight for e in r2)            # most helpful, most weight
+    terms, _ = _terms(ctx.trainer, r2)
+    assert torch.all(terms.nll == 0)
+    assert bool((terms.main < (2 / 0.5) * math.log(2)).all())      # pushed below θ_ref's NPO
+    after = ctx.trainer.evaluate(r2)["loss"]
+    assert after < (2 / 0.5) * math.log(2) * 1.0 - 1e-3
+    changed = [n for n, p in _trainable(ctx.model).items() if not torch.equal(p, params[n])]
+    assert len(changed) == len(params)
+    assert json.loads(json.dumps(details))["u2a"]["rounds"][1]["steps"] == 3

@@ -1,0 +1,150 @@
+"""U2A, "Unlearning to Align" (Feng et al. 2025) as TRACE's purely punitive baseline.
+
+Forget set: every response the π_new oracle marks as violating (NPO per response, no
+preferred response, hence no NLL term). Bi-level weights, reusing TRACE's gold batch and
+impact-score machinery (``trace.gold``, ``trace.impact``; one JVP along g_J per batch):
+
+1. at θ_ref: g_J = ∇ DPO loss on D_gold; s_i = ⟨g_J, ∇ℓ_i⟩ for the whole forget set; keep
+   the top-k by s_i with uniform weights ω_i = 1/k; train (inner solve, warm start);
+2. for each further round: recompute g_J and s_i for the kept samples at the current θ;
+   mirror-descent step ω_i ← ω_i·exp(+η s_i/γ) on the simplex (``u2a_weights``: the sign
+   that RAISES helpful samples' weights; the public code has it backwards); train again.
+
+Training weights are k·ω_i (mean 1 over the kept samples, like TRACE's ``mean1``). The
+optimiser steps of the whole run are those of one ordinary run on the k kept samples
+(``train.epochs`` or ``train.max_steps``), split evenly over the rounds, so U2A gets the
+same training budget as every other method. Deviations from the authors' code:
+docs/methods.md.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+
+from realignbench.baselines.u2a_weights import top_k, u2a_update
+from realignbench.data.schema import Pair
+from realignbench.runs import atomic_write_jsonl
+from realignbench.trace.gold import gold_batch
+from realignbench.trace.impact import directional_derivatives, loss_gradient
+from realignbench.trace.method import TraceOptions
+from realignbench.train.examples import Punitive, reweighted
+from realignbench.train.pairs import category, complies
+from realignbench.train.plugin import Method
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class U2aOptions:
+    rounds: int = 3                  # inner solves; rounds 2.. start with a mirror step
+    top_k: int = 0                   # samples kept; 0 = round(top_frac × forget-set size)
+    top_frac: float = 0.5
+    weights_lr: float = 1e-2         # η of the exponentiated-gradient step (U2A scripts)
+    gamma: float = 1.0               # H ≈ γI damping of the hypergradient
+    forget_set: str = "violating"    # violating: every violating response | conflict: only
+                                     # those of INVERT/PUNISH pairs
+    gold_batch_size: int = TraceOptions.gold_batch_size     # the same D_gold as TRACE
+    gold_punish: str = TraceOptions.gold_punish
+    score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
+
+    def __post_init__(self):
+        bad = {"rounds": self.rounds < 1, "top_k": self.top_k < 0,
+               "top_frac": not 0 < self.top_frac <= 1, "weights_lr": self.weights_lr < 0,
+               "gamma": self.gamma <= 0, "gold_batch_size": self.gold_batch_size < 1,
+               "forget_set": self.forget_set not in ("violating", "conflict"),
+               "gold_punish": self.gold_punish not in ("pool", "correction"),
+               "score_method": self.score_method not in ("jvp", "autograd")}
+        for name, wrong in bad.items():
+            if wrong:
+                raise ValueError(f"methods.u2a.{name}: invalid value {getattr(self, name)!r}")
+
+    def k_for(self, n: int) -> int:
+        return min(n, self.top_k) if self.top_k else max(1, round(self.top_frac * n))
+
+
+@dataclass(frozen=True)
+class ForgetItem:
+    pair: str
+    side: str                        # chosen | rejected
+    category: str
+    example: Punitive
+
+
+def forget_items(pairs: list[Pair], mode: str = "violating") -> list[ForgetItem]:
+    """The violating responses, in pair order, each (prompt, response) once."""
+    out, seen = [], set()
+    for p in pairs:
+        cat = category(p)
+        if mode == "conflict" and cat == "RETAIN":
+            continue
+        for side in ("chosen", "rejected"):
+            text = getattr(p, side)
+            if complies(p, side) or (p.prompt, text) in seen:
+                continue
+            seen.add((p.prompt, text))
+            out.append(ForgetItem(p.id, side, cat, Punitive(p.id, p.prompt, text)))
+    return out
+
+
+def split_steps(total: int, rounds: int) -> list[int]:
+    """``total`` optimiser steps over ``rounds`` inner solves (at least one step each)."""
+    base, extra = divmod(max(total, rounds), rounds)
+    return [base + (1 if r < extra else 0) for r in range(rounds)]
+
+
+def _score(ctx, gold, examples, opts) -> tuple[torch.Tensor, dict]:
+    start = time.perf_counter()
+    g_j = loss_gradient(ctx.trainer, gold)
+    mid = time.perf_counter()
+    scores = directional_derivatives(ctx.trainer, examples, g_j, opts.score_method)
+    return scores, {"gold_gradient_s": round(mid - start, 3),
+                    "impact_scores_s": round(time.perf_counter() - mid, 3)}
+
+
+def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
+    items = forget_items(pairs, opts.forget_set)
+    if not items:
+        raise ValueError("U2A: no response violates π_new, the forget set is empty")
+    gold = gold_batch(pairs, opts.gold_batch_size, ctx.seed, opts.gold_punish)
+    k = opts.k_for(len(items))
+    steps = split_steps(ctx.trainer.steps_for(k, None, None), opts.rounds)
+    rows = [{"id": it.pair, "side": it.side, "category": it.category, "selected": False,
+             "scores": [], "weights": []} for it in items]
+    selected, weights, rounds = None, None, []
+    for r in range(opts.rounds):
+        pool = range(len(items)) if selected is None else selected.tolist()
+        scores, timing = _score(ctx, gold, [items[i].example for i in pool], opts)
+        if selected is None:                     # round 1: top-k at θ_ref, uniform weights
+            selected = top_k(scores, k)
+            scores = scores[selected]
+            weights = torch.full((k,), 1.0 / k, dtype=torch.float64)
+        else:                                    # later rounds: mirror descent at θ
+            weights = u2a_update(weights, scores, opts.weights_lr, opts.gamma)
+        examples = [reweighted(items[i].example, k * float(w))
+                    for i, w in zip(selected.tolist(), weights)]
+        ctx.save_examples(examples, f"examples_round{r + 1}.jsonl")
+        for i, s, w in zip(selected.tolist(), scores.tolist(), weights.tolist()):
+            rows[i]["selected"] = True
+            rows[i]["scores"].append(s)
+            rows[i]["weights"].append(k * w)
+        summary = ctx.fit(examples, phase=f"round{r + 1}", max_steps=steps[r])
+        rounds.append({"round": r + 1, "steps": steps[r], **timing,
+                       "score_min": float(scores.min()), "score_max": float(scores.max()),
+                       "weight_min": float(k * weights.min()),
+                       "weight_max": float(k * weights.max()),
+                       "train_s": summary.get("train_s")})
+        log.info("U2A round %d/%d: %d samples, weights in [%.4g, %.4g]", r + 1, opts.rounds,
+                 k, k * float(weights.min()), k * float(weights.max()))
+    atomic_write_jsonl(ctx.out_dir / "u2a_weights.jsonl", rows)
+    by_cat = {}
+    for i in selected.tolist():
+        by_cat[items[i].category] = by_cat.get(items[i].category, 0) + 1
+    ctx.results["u2a"] = {"forget_set": len(items), "k": k, "selected_by_category": by_cat,
+                          "gold": len(gold), "rounds": rounds}
+    return {"examples": {"punitive": k}}
+
+
+U2A = Method(U2aOptions, run=u2a_run)
