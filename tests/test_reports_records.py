@@ -78,11 +78,14 @@ def test_expected_key_picks_the_current_run_among_old_ones(tmp_path):
     assert rec.dir == new.dir and rec.metric("tpa")["value"] == 0.9
 
 
-def test_filters_matching_several_subjects_is_an_error(tmp_path):
+def test_filters_matching_several_subjects_is_an_error_unless_one_is_expected(tmp_path):
     write_run(tmp_path, "eval_tpa", SUBJ, {"tpa": metric(0.7)})
-    write_run(tmp_path, "eval_tpa", {**SUBJ, "seed": 1}, {"tpa": metric(0.6)})
+    other = write_run(tmp_path, "eval_tpa", {**SUBJ, "seed": 1}, {"tpa": metric(0.6)})
     with pytest.raises(CellError, match="2 different subjects"):
         load_records(tmp_path).one("eval_tpa", {"method": "trace"}, "here")
+    rec = load_records(tmp_path, expected_from_runs([other])).one("eval_tpa", {"method": "trace"},
+                                                                  "here")
+    assert rec.dir == other.dir
 
 
 def test_malformed_records_name_file_and_field(tmp_path):

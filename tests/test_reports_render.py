@@ -13,7 +13,7 @@ from realignbench.config import load_config
 from realignbench.reports.build import build_table
 from realignbench.reports.cells import across_seeds, t975
 from realignbench.reports.records import load_records
-from realignbench.reports.render import to_csv, to_json, to_latex, to_markdown, write_table
+from realignbench.reports.render import to_json, to_latex, to_markdown, write_table
 from realignbench.reports.spec import SpecError, load_spec
 
 SEEDS = [0, 1, 2]

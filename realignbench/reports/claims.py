@@ -21,9 +21,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from realignbench.reports.build import provenance
 from realignbench.reports.cells import CellValue, constant, difference, resolve
 from realignbench.reports.records import CellError, RecordSet
-from realignbench.reports.build import provenance
 from realignbench.reports.render import json_safe, provenance_line
 from realignbench.reports.spec import Axis, SpecError, TableSpec, load_spec
 from realignbench.runs import atomic_write_text

@@ -176,6 +176,9 @@ class RecordSet:
             raise MissingCell(f"{want} in {self.runs_dir}/{stage}/; none found."
                               + self._near_misses(stage, filters))
         ids = {r.id for r in found}
+        if len(ids) > 1 and len(ids & set(self.expected)) == 1:
+            found = [r for r in found if r.id in self.expected]    # the pipeline's subject
+            ids = {found[0].id}
         if len(ids) > 1:
             raise CellError(f"{want}; the filters match {len(ids)} different subjects "
                             f"({', '.join(sorted(str(r.dir) for r in found)[:4])}); the table "
@@ -224,6 +227,14 @@ def load_records(runs_dir: Path | str = "runs",
         elif (run_dir / "config.resolved.yaml").exists():
             incomplete.append(run_dir)
     return RecordSet(records, expected, incomplete, runs_dir)
+
+
+def save_expected(path: Path | str, runs: Iterable[Any]) -> dict[str, str]:
+    """Write the expected-keys file for ``realignbench table --expected`` from pipeline Runs."""
+    from realignbench.runs import atomic_write_json
+    expected = expected_from_runs(runs)
+    atomic_write_json(path, expected)
+    return expected
 
 
 def load_expected(path: Path | str | None) -> dict[str, str]:
