@@ -159,7 +159,7 @@ def to_csv(table: dict[str, Any]) -> str:
             "scale": (c.get("display") or {}).get("scale", 1), "chance": c.get("chance", ""),
             "paper": "" if c.get("paper") is None else c["paper"], "stage": q.get("stage", ""),
             "metric": "+".join(metric) if isinstance(metric, (list, tuple)) else metric or "",
-            "runs": " ".join(c.get("runs", []))})
+            "runs": ";".join(c.get("runs", []))})
     return buf.getvalue()
 
 
