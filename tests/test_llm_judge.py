@@ -4,7 +4,7 @@ import multiprocessing
 import time
 
 import pytest
-from fakes.openai_server import FakeOpenAI, count_tokens, fake_openai  # noqa: F401
+from fakes.openai_server import count_tokens, fake_openai  # noqa: F401
 
 from realignbench.config import ConfigError, JudgeConfig
 from realignbench.oracle.chat_client import JudgeError, public_url, retry_after_s

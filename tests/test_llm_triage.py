@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from fakes.openai_server import FakeOpenAI, fake_openai  # noqa: F401
+from fakes.openai_server import fake_openai  # noqa: F401
 
 from realignbench.cli import main
 from realignbench.config import load_config
@@ -110,6 +110,8 @@ def test_triage_200_pairs_with_20pct_faults_loses_nothing_and_rerun_makes_no_cal
     assert fake_openai.requests == []
     usage2 = json.loads((again / "results.json").read_text())["judge_usage"]
     assert (usage2["calls"], usage2["requests"], usage2["cache_hits"]) == (0, 0, 400)
+    assert usage2["verdicts"] == usage["verdicts"] == {"ok": 400 - n_unparseable,
+                                                       "unparseable": n_unparseable}
     assert read_pairs(again / "test.jsonl") == read_pairs(run / "test.jsonl")
 
 

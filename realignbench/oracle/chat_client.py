@@ -59,15 +59,9 @@ class Usage:
     retry_reasons: Counter = field(default_factory=Counter)
     rejected: int = 0               # non-retryable 4xx answers for single requests
     cache_hits: int = 0
-    unparseable: int = 0
+    unparseable: int = 0            # fresh answers that did not parse (paid for, no verdict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
-
-    def add(self, other: "Usage") -> None:
-        for name in ("calls", "requests", "retries", "rejected", "cache_hits", "unparseable",
-                     "prompt_tokens", "completion_tokens"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.retry_reasons.update(other.retry_reasons)
 
     def usd(self, price_in_per_mtok: float, price_out_per_mtok: float) -> float:
         return (self.prompt_tokens * price_in_per_mtok

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+from collections import Counter
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
@@ -76,6 +77,7 @@ class LLMJudge:
         self.cfg = judge_config(cfg)
         self.cache = cache if cache is not None else JudgeCache()
         self.usage = Usage()
+        self.statuses: Counter = Counter()     # verdicts returned, cached ones included
         self.judge_id = f"llm:{self.cfg.model}@{PROMPT_VERSION}"
         self.endpoint = public_url(self.cfg.base_url or os.environ.get("OPENAI_BASE_URL"))
 
@@ -108,8 +110,8 @@ class LLMJudge:
                 self.usage.cache_hits += 1
             else:
                 todo[key] = item
-        log.info("%s: %d item(s), %d cached, %d to judge", self.judge_id, len(items),
-                 len(items) - len(todo), len(todo))
+        log.info("%s: %d item(s), %d distinct answers cached, %d to ask for", self.judge_id,
+                 len(items), len(done), len(todo))
         if todo:
             async with ChatClient(self.cfg, self.usage) as client:
                 def job(key: str, item: JudgeItem):
@@ -118,7 +120,9 @@ class LLMJudge:
                     return run
                 await gather_cached({k: job(k, it) for k, it in todo.items()},
                                     desc=f"judge {self.cfg.model}")
-        return [done[k] for k in keys]
+        verdicts = [done[k] for k in keys]
+        self.statuses.update(v.status for v in verdicts)
+        return verdicts
 
     async def _judge_one(self, client: ChatClient, policy: Any, key: str,
                          item: JudgeItem) -> Verdict:
@@ -153,7 +157,8 @@ class LLMJudge:
     def usage_record(self) -> dict[str, Any]:
         """What this judge cost so far; goes into a run's results and ``judge_usage.json``."""
         return {"judge": self.judge_id, "model": self.cfg.model, "endpoint": self.endpoint,
-                **self.usage.to_dict(self.cfg.price_in_per_mtok, self.cfg.price_out_per_mtok)}
+                **self.usage.to_dict(self.cfg.price_in_per_mtok, self.cfg.price_out_per_mtok),
+                "verdicts": dict(sorted(self.statuses.items()))}
 
     def write_usage(self, run: Any) -> dict[str, Any]:
         record = self.usage_record()
