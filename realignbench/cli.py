@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "realignbench.bench.human.commands:register",
     "realignbench.reports.commands:register",
     "realignbench.oracle.judge_stage:register",
+    "realignbench.train.commands:register",
 ]
 
 

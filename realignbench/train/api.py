@@ -133,3 +133,22 @@ def load_trained(run_dir: str | Path | Run, dtype: str | None = None, merge: boo
     return load_model(pointer["spec"], dtype=dtype or pointer["dtype"],
                       adapter=run_dir / "adapter", merge_adapter=merge,
                       attn_implementation=attn_implementation)
+
+
+def reference_run(cfg: Config, train_path: str | Path | None = None,
+                  runs_dir: str | Path | None = None, seed: int | None = None) -> Run:
+    """M_ref: ``old_alignment`` from the preset's base model on the largest training set
+    (one deployed model per preset, data and seed; every realignment method starts from it)."""
+    if train_path is None:
+        from realignbench.data.pipeline import prepare_data
+        prepared = prepare_data(cfg)
+        train_path = prepared.train[max(prepared.train)]
+    return train_method(cfg, "old_alignment", train_path, cfg.model.preset, runs_dir, seed)
+
+
+def starting_model(cfg: Config, method: str, runs_dir: str | Path | None = None,
+                   seed: int | None = None) -> str | Run:
+    """Where ``method`` starts by default: the base preset, or M_ref (trained if missing)."""
+    if METHODS.get(method).load().starts_from == "base":
+        return cfg.model.preset
+    return reference_run(cfg, runs_dir=runs_dir, seed=seed)
