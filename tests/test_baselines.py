@@ -336,3 +336,43 @@ def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
     changed = [n for n, p in _trainable(ctx.model).items() if not torch.equal(p, params[n])]
     assert len(changed) == len(params)
     assert json.loads(json.dumps(details))["u2a"]["rounds"][1]["steps"] == 3
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_u2a_killed_in_a_later_round_resumes_to_the_uninterrupted_adapter(_cache, monkeypatch):
+    """Each round is a trainer phase with its own checkpoints; a resumed run replays the
+    finished rounds from their last checkpoints, re-derives the same weights (the scores
+    are deterministic) and ends with the uninterrupted run's adapter (fp32, 1e-6)."""
+    from realignbench.train.plugin import MethodContext
+    from realignbench.train.trainer import Trainer
+    cfg = tiny_config("train.lr=1e-3", "train.max_steps=6", "train.save_every=1",
+                      "methods.u2a.rounds=2", "methods.u2a.top_k=8", "methods.u2a.weights_lr=50",
+                      "methods.u2a.gold_batch_size=9")
+    opts, pairs, plugin = cfg.method_options("u2a"), make_pairs(12), METHODS.get("u2a").load()
+
+    def run(out):
+        model, tok = _model(cfg)
+        ctx = MethodContext(cfg=cfg, model=model, tokenizer=tok, out_dir=_cache / out, seed=0)
+        plugin.train(ctx, pairs, opts)
+        return _trainable(ctx.model)
+
+    expected = run("full")
+    fit = Trainer.fit
+
+    def dying_fit(self, examples, phase="main", **kw):
+        if phase == "round2":
+            def kill(step, record):
+                if step == 2:
+                    raise _Killed
+            kw["on_step"] = kill
+        return fit(self, examples, phase=phase, **kw)
+    monkeypatch.setattr(Trainer, "fit", dying_fit)
+    with pytest.raises(_Killed):
+        run("resumed")
+    monkeypatch.setattr(Trainer, "fit", fit)
+    resumed = run("resumed")
+    for name, value in resumed.items():
+        assert torch.allclose(value, expected[name], atol=1e-6, rtol=0), name
