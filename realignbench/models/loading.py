@@ -126,7 +126,10 @@ def _apply_adapter(model, adapter: Path, merge: bool):
     if not (adapter / "adapter_config.json").exists():
         raise ModelLoadError(f"{adapter}: no adapter_config.json (not a PEFT adapter directory)")
     model = PeftModel.from_pretrained(model, adapter)
-    return model.merge_and_unload() if merge else model
+    if merge:
+        return model.merge_and_unload()
+    model._realignbench_adapter = str(adapter)     # lets the vLLM backend serve it as LoRA
+    return model
 
 
 def _finish(model, tok, max_len: int) -> None:
