@@ -52,6 +52,7 @@ def _cmd_ls(args) -> int:
     kinds = {
         "methods": registry.METHODS, "evals": registry.EVALS,
         "oracles": registry.ORACLES, "benchmarks": registry.BENCHMARKS,
+        "models": registry.MODELS,
     }
     wanted = [args.what] if args.what else ["presets", *kinds]
     for what in wanted:
@@ -76,9 +77,9 @@ def register_core(sub) -> None:
     p = sub.add_parser("validate", help="print the fully resolved config and check it")
     add_config_args(p)
     p.set_defaults(func=_cmd_validate)
-    p = sub.add_parser("ls", help="list presets, methods, evaluations, oracles, benchmarks")
+    p = sub.add_parser("ls", help="list presets, methods, evaluations, oracles, benchmarks, models")
     p.add_argument("what", nargs="?",
-                   choices=["presets", "methods", "evals", "oracles", "benchmarks"])
+                   choices=["presets", "methods", "evals", "oracles", "benchmarks", "models"])
     p.set_defaults(func=_cmd_ls)
     p = sub.add_parser("env", help="print versions, git state and device (paste into bug reports)")
     p.set_defaults(func=_cmd_env)

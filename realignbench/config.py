@@ -255,6 +255,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError("train.global_batch_size must be a multiple of train.micro_batch_size")
     if cfg.model.dtype not in ("bf16", "fp32", "fp64"):
         raise ConfigError(f"model.dtype: {cfg.model.dtype!r} is not bf16|fp32|fp64")
+    from realignbench.registry import MODELS
+    if cfg.model.preset not in MODELS and not Path(cfg.model.preset).exists():
+        raise ConfigError(f"model.preset: {cfg.model.preset!r} is neither a model preset "
+                          f"{MODELS.names()} nor an existing path")
+    if cfg.model.generation_backend not in ("hf", "vllm"):
+        raise ConfigError(f"model.generation_backend: {cfg.model.generation_backend!r} "
+                          "is not hf|vllm")
     if sorted(cfg.data.train_sizes) != cfg.data.train_sizes or not cfg.data.train_sizes:
         raise ConfigError("data.train_sizes must be a non-empty ascending list")
     if cfg.data.train_sizes[-1] > cfg.data.n_train_pool:

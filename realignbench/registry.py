@@ -104,6 +104,14 @@ ORACLES = Registry("oracle", [
     Entry("llm", "realignbench.oracle.llm:LLMJudge",
           "LLM judge over an OpenAI-compatible API (GPT-4o, vllm serve); cached, retried"),
 ])
+# Model presets: one table in realignbench.models.presets (a light module: dataclasses only).
+def _model_entries() -> list[Entry]:
+    from realignbench.models.presets import PRESETS
+    return [Entry(p.name, "realignbench.models.loading:load_model", p.description)
+            for p in PRESETS.values()]
+
+
+MODELS = Registry("model preset", _model_entries())
 BENCHMARKS = Registry("benchmark", [
     Entry("synthvaluebench", "realignbench.synthvaluebench.benchmark:build",
           "synthetic value benchmark: 4 dimensions, stance labels, held-out template family"),
