@@ -131,3 +131,24 @@ def test_pad_collator_rejects_bad_arguments():
         PadCollator(0, side="middle")
     with pytest.raises(ValueError, match="pad_token"):
         PadCollator(None)
+
+
+def test_a_trimming_template_with_bos_and_no_trailing_text(tok):
+    """A Llama-3-like template: BOS written by the template, contents trimmed, nothing after
+    end-of-turn. The pair must still equal the template's own rendering, with one BOS."""
+    import copy
+    llama_like = copy.deepcopy(tok)
+    llama_like.bos_token = "<|endoftext|>"
+    llama_like.chat_template = (
+        "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n\n"
+        "{{ m['content'] | trim }}<|im_end|>{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n\n{% endif %}")
+    frame = chat_frame(llama_like)
+    assert frame.strip_prompt and frame.strip_response and frame.rest == ()
+    enc = encode_pair(llama_like, "  What is the capital of France? ", " The capital is Paris.\n",
+                      64, 128)
+    assert llama_like.decode(enc.input_ids) == render(
+        llama_like, "What is the capital of France?", "The capital is Paris.")
+    assert enc.input_ids.count(llama_like.bos_token_id) == 1 and enc.input_ids[0] == 0
+    assert llama_like.decode(targets(enc)) == "The capital is Paris.<|im_end|>"
+    assert enc.labels[-1] == llama_like.convert_tokens_to_ids("<|im_end|>")

@@ -134,12 +134,17 @@ def _apply_adapter(model, adapter: Path, merge: bool):
 
 def _finish(model, tok, max_len: int) -> None:
     from realignbench.models.chat import stop_token_ids
-    if tok.pad_token is None:
-        tok.pad_token = tok.unk_token if tok.unk_token is not None else tok.eos_token
+    stops = stop_token_ids(tok) if getattr(tok, "chat_template", None) else [tok.eos_token_id]
+    # A pad token equal to end-of-turn (SmolLM2 ships pad = <|im_end|>) invites the classic bug of
+    # masking every end-of-turn as padding; use a distinct token when the vocabulary has one.
+    if tok.pad_token is None or tok.pad_token_id in stops:
+        if tok.unk_token is not None and tok.unk_token_id not in stops:
+            tok.pad_token = tok.unk_token
+        elif tok.pad_token is None:
+            tok.pad_token = tok.eos_token
     if not tok.model_max_length or tok.model_max_length > 10**8:
         tok.model_max_length = max_len
     gen = model.generation_config
     gen.pad_token_id = tok.pad_token_id
-    if getattr(tok, "chat_template", None):
-        gen.eos_token_id = stop_token_ids(tok)
+    gen.eos_token_id = stops
     model.eval()
