@@ -102,6 +102,7 @@ def convert(gguf_path: Path, target: Path) -> None:
     from realignbench.models.loading import _load_dir, _load_gguf
     model, tok, _ = _load_gguf(gguf_path, None, "fp32")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)     # mkdtemp makes it private; the cache is shared
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.model_max_length = model.config.max_position_embeddings

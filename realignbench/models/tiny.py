@@ -67,6 +67,7 @@ def tokenizer_dir() -> Path:
     fast.chat_template = CHAT_TEMPLATE
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-tok-", dir=target.parent))
+    tmp.chmod(0o755)     # mkdtemp makes it private; the cache is shared
     fast.save_pretrained(tmp)
     try:
         os.replace(tmp, target)          # atomic; a concurrent builder wrote the same bytes
