@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: install prefetch test test-fast smoke data reproduce browser clean-cache help
+.PHONY: install prefetch test test-fast smoke data reproduce perf browser clean-cache help
 
 help:
 	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
@@ -52,6 +52,12 @@ test-fast: install
 reproduce: install prefetch data
 	@echo "reproduce: later stages (train, eval, tables) are not implemented yet; stopped after data+triage."
 	@exit 1
+
+# Benchmarks of the fast paths vs the straightforward ones (issue 10): perf/results/*.json and
+# docs/performance.md. Takes /tmp/realignbench-cpu.lock itself per benchmark (do not wrap it in
+# flock). QUICK=1: a smoke run on tiny.
+perf: install prefetch
+	$(PY) -m perf.run $(if $(QUICK),--quick)
 
 clean-cache:
 	rm -rf .cache/realignbench

@@ -1,0 +1,188 @@
+"""Result files (``perf/results/<mode>-<bench>-<preset>.json``) and the generated
+``docs/performance.md``. The Markdown is rebuilt from the JSON alone, so it never carries a
+number that was not measured."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from realignbench.runs import atomic_write_json, atomic_write_text
+
+ORDER = ("impact", "train", "generate", "e2e")
+TITLES = {"impact": "Impact scores", "train": "Training throughput", "generate": "Generation",
+          "e2e": "End-to-end (`make reproduce` stages)"}
+EXPLAIN = {
+    "impact": (
+        "`jvp_batched` is `trace.impact.directional_derivatives(method=\"jvp\")`: one "
+        "`torch.func.jvp` of the per-example losses per micro-batch, along g_J. "
+        "`autograd_batch1` is the same function with `method=\"autograd\"` at batch 1: one "
+        "forward and one backward per example, same tokenisation, cached reference log-probs "
+        "— the pure forward-mode-vs-reverse-mode difference. `authors_loop` "
+        "(`perf/authors.py`) spends compute the way the authors' code does: per sequence, "
+        "padded to 256 tokens, full-vocabulary logits, reference forwards recomputed, four "
+        "extra no-grad forwards for each DPO coefficient. Agreement is max |Δscore| / max "
+        "|score| against `autograd_batch1`."),
+    "train": (
+        "`ours` is `realignbench.train.trainer.Trainer.fit` (reference log-probs computed once "
+        "into an empty cache — included in the time —, dynamic padding, chosen and rejected "
+        "in one forward, micro-batches). `authors_loop` (`perf/authors.py`) has the authors' "
+        "semantics: per pair at micro-batch 1, chosen and rejected in separate forwards, "
+        "reference forwards at every step, padding to 256 tokens, tokenisation inside the "
+        "loop. Both optimise the same DPO + NLL objective from the same adapters, data order, "
+        "optimiser and schedule; agreement compares their per-step losses and final adapters. "
+        "`ours_<dtype>` is our trainer in the other dtype."),
+    "generate": (
+        "The HF backend (`models.generation.get_backend`) with the eval batch size vs the "
+        "same backend at batch size 1; greedy. Tokens/s counts generated tokens up to and "
+        "including end-of-turn."),
+}
+
+
+def result_path(results_dir: Path, bench: str, preset: str, mode: str) -> Path:
+    name = "-".join(x for x in (mode, bench, preset) if x)
+    return Path(results_dir) / f"{name}.json"
+
+
+def write_result(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, record)
+
+
+def load_results(results_dir: Path, mode: str) -> list[dict]:
+    records = []
+    for path in sorted(Path(results_dir).glob(f"{mode}-*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except ValueError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from err
+    return sorted(records, key=lambda r: (ORDER.index(r["benchmark"]), r.get("preset", "")))
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}" if abs(x) < 1e-2 else f"{x:,.{digits}f}".rstrip("0").rstrip(".")
+    return str(x)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return out + [""]
+
+
+def _machine(records: list[dict]) -> list[str]:
+    m = next((r["machine"] for r in records if "machine" in r), None)
+    if m is None:
+        return ["No machine information (no timed benchmark ran).", ""]
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["cpu_flags"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines = [f"- CPU: {m['cpu_model']} (family {m['cpu_family']}), {m['logical_cpus']} logical "
+             f"CPUs; {flags}",
+             f"- torch threads {m['torch_threads']} (interop {m['torch_interop_threads']}); "
+             f"CUDA {'yes' if m['cuda'] else 'no'}; Python {m['python']}; {versions}",
+             f"- git commit {m['git_commit']}", "- load average (1, 5, 15 min) per benchmark:"]
+    for r in records:
+        if "machine" in r:
+            lines.append(f"  - {r['benchmark']} {r.get('preset', '')}: start "
+                         f"{r['machine']['loadavg_start']}, end "
+                         f"{r['machine'].get('loadavg_end', '–')}, elapsed {r['elapsed_s']} s")
+    return lines + [""]
+
+
+def _verdict(result: dict, key: str) -> str:
+    target = result.get("target") or {}
+    if not target.get("applies") or key not in target.get("keys", []):
+        return "–"
+    met = result["ratios"][key]["of_medians"] >= target["ratio"]
+    return f"≥ {target['ratio']:g}: {'**met**' if met else '**MISSED**'}"
+
+
+def _summary(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        res = r["result"]
+        for key, value in res.get("ratios", {}).items():
+            rows.append([TITLES[r["benchmark"]], f"{res['preset']} ({res['dtype']})", key,
+                         f"{value['of_medians']:.2f}×", f"{value['median_pairwise']:.2f}×",
+                         _verdict(res, key)])
+    if not rows:
+        return ["No ratios measured.", ""]
+    return _table(["benchmark", "preset (dtype)", "comparison", "ratio of medians",
+                   "median per-repeat ratio", "target"], rows)
+
+
+def _variants(res: dict) -> list[str]:
+    rows = []
+    for name, v in res["variants"].items():
+        rows.append([name, v["median_wall_s"], v[f"{v['unit']}_per_s"], v["unit"],
+                     v["median_cpu_per_wall"], ", ".join(_fmt(w) for w in v["wall_s"]),
+                     ", ".join(_fmt(x) for x in v["load1"])])
+    return _table(["variant", "median wall (s)", "throughput (/s)", "unit",
+                   "median cpu/wall", "wall per repeat (s)", "load1 per repeat"], rows)
+
+
+def _agreement(res: dict) -> list[str]:
+    agr = res.get("agreement") or {}
+    lines = []
+    for key, value in agr.items():
+        if isinstance(value, list):
+            value = ", ".join(_fmt(x, 5) for x in value)
+        lines.append(f"- {key}: {_fmt(value, 3) if isinstance(value, float) else value}")
+    return lines + [""] if lines else []
+
+
+def _profile(record: dict) -> list[str]:
+    out = []
+    for name, prof in (record.get("profile") or {}).items():
+        out += [f"Profile of one `{name}` call (torch.profiler, self CPU time, total "
+                f"{prof['total_self_cpu_s']} s):", ""]
+        out += _table(["operator", "calls", "self CPU (s)", "share"],
+                      [[p["op"], p["calls"], p["self_cpu_s"], f"{100 * p['share']:.1f}%"]
+                       for p in prof["top"]])
+    return out
+
+
+def _e2e(res: dict) -> list[str]:
+    if not res["stages"]:
+        return [f"No runs yet under `{res['runs_dir']}/` (run `make reproduce`).", ""]
+    rows = [[stage, len(s["runs"]), s["total_wall_s"],
+             ", ".join(f"{x['name']} {x['wall_s']:g}" for x in s["runs"])]
+            for stage, s in res["stages"].items()]
+    return _table(["stage", "runs", "total wall (s)", "runs (name wall_s)"], rows) + [
+        f"Total over recorded runs: {res['total_wall_s']} s (each run's own wall time; runs "
+        "skipped as already complete cost ~0).", ""]
+
+
+def render(records: list[dict], mode: str) -> str:
+    commands = sorted({r.get("command", "") for r in records})
+    lines = ["# Performance", "",
+             "<!-- Generated by `make perf` (perf/report.py) from perf/results/*.json. "
+             "Do not edit by hand. -->", "",
+             f"Measured with `{'`, `'.join(commands)}` ({mode} mode) under the shared CPU lock. "
+             "Each variant ran once untimed, then the variants ran alternately (A, B, A, B, …); "
+             "every figure is the median over the repeats, and every ratio compares two "
+             "variants measured in the same run. cpu/wall is process CPU time over wall time: "
+             "near the thread count when the cores were ours, lower under contention.", "",
+             "## Machine", ""]
+    lines += _machine(records)
+    lines += ["## Summary", ""] + _summary(records)
+    for r in records:
+        bench, res = r["benchmark"], r["result"]
+        heading = TITLES[bench] + (f" — {r['preset']}" if r.get("preset") else "")
+        lines += [f"## {heading}", ""]
+        if bench == "e2e":
+            lines += _e2e(res)
+            continue
+        lines += [EXPLAIN[bench], "", "Parameters: " + ", ".join(
+            f"{k} {v}" for k, v in res.items()
+            if k not in ("variants", "ratios", "agreement", "target")), ""]
+        lines += _variants(res) + ["Agreement:", ""] + _agreement(res) + _profile(r)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(results_dir: Path, docs: Path, mode: str = "full") -> None:
+    records = load_results(results_dir, mode)
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(docs, render(records, mode))

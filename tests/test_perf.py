@@ -1,0 +1,90 @@
+"""perf/ helpers (alternation, ratios, run-record reading, report), and a --quick smoke run of
+the benchmarks on tiny so the scripts do not rot. The benchmarks themselves are not tests."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # perf/ lives at the repo root
+
+from perf import bench_e2e  # noqa: E402
+from perf.report import render  # noqa: E402
+from perf.timing import alternate, ratio, summarise  # noqa: E402
+
+
+def test_variants_alternate_after_one_warmup_each():
+    calls = []
+    runs, values = alternate({"a": lambda: calls.append("a") or 1,
+                              "b": lambda: calls.append("b") or 2}, repeats=3, log=lambda m: None)
+    assert calls == ["a", "b"] * 4
+    assert values == {"a": 1, "b": 2}
+    assert [len(r) for r in runs.values()] == [3, 3]
+
+
+def test_ratio_and_summary_use_medians():
+    fast = [{"wall_s": w, "cpu_per_wall": 2.0, "load1": 0.5} for w in (1.0, 2.0, 9.0)]
+    slow = [{"wall_s": w, "cpu_per_wall": 2.0, "load1": 0.5} for w in (4.0, 10.0, 18.0)]
+    r = ratio(fast, slow)
+    assert r["of_medians"] == 5.0                  # 10 / 2
+    assert r["median_pairwise"] == 4.0             # median of 4, 5, 2
+    s = summarise(fast, work=8, unit="samples")
+    assert s["median_wall_s"] == 2.0 and s["samples_per_s"] == 4.0
+
+
+def test_e2e_reads_completed_run_records(tmp_path):
+    assert bench_e2e.run(tmp_path / "none")["note"] == "no runs yet"
+    for stage, name, wall in [("data", "d1", 1.5), ("train", "t1", 30.0), ("train", "t2", 12.5)]:
+        (tmp_path / stage / name).mkdir(parents=True)
+        (tmp_path / stage / name / "COMPLETED").write_text(json.dumps({"wall_s": wall}))
+    (tmp_path / "train" / "unfinished").mkdir()          # no COMPLETED: not counted
+    res = bench_e2e.run(tmp_path)
+    assert res["stages"]["train"]["total_wall_s"] == 42.5
+    assert [r["name"] for r in res["stages"]["train"]["runs"]] == ["t1", "t2"]
+    assert res["total_wall_s"] == 44.0
+    (tmp_path / "data" / "d1" / "COMPLETED").write_text("{}")
+    with pytest.raises(ValueError, match="d1/COMPLETED"):
+        bench_e2e.run(tmp_path)
+
+
+def test_report_marks_a_missed_target():
+    variant = {"repeats": 3, "wall_s": [1.0, 1.1, 1.2], "median_wall_s": 1.1,
+               "samples_per_s": 14.5, "work": 16, "unit": "samples",
+               "median_cpu_per_wall": 1.9, "load1": [0.4, 0.5, 0.6]}
+    record = {"benchmark": "impact", "preset": "smol", "command": "python -m perf.run",
+              "elapsed_s": 12.0,
+              "machine": {"cpu_model": "Test CPU", "cpu_family": "25", "logical_cpus": 2,
+                          "cpu_flags": {"avx2": True}, "torch_threads": 2,
+                          "torch_interop_threads": 2, "cuda": False, "python": "3.11",
+                          "versions": {"torch": "2.x"}, "git_commit": "abc",
+                          "loadavg_start": [0.5, 0.5, 0.5], "loadavg_end": [1, 1, 1]},
+              "result": {"preset": "smol", "dtype": "bf16", "examples": 16,
+                         "variants": {"jvp_batched": variant, "autograd_batch1": variant},
+                         "ratios": {"jvp_vs_autograd_batch1": {"of_medians": 1.7,
+                                                               "median_pairwise": 1.6}},
+                         "agreement": {"jvp_vs_autograd_batch1": 2e-6},
+                         "target": {"ratio": 5.0, "applies": True,
+                                    "keys": ["jvp_vs_autograd_batch1"]}},
+              "profile": {"jvp_batched": {"total_self_cpu_s": 3.0, "top": [
+                  {"op": "aten::mm", "calls": 10, "self_cpu_s": 2.0, "share": 0.667}]}}}
+    text = render([record], "full")
+    assert "1.70×" in text and "**MISSED**" in text
+    assert "aten::mm" in text and "Test CPU" in text
+
+
+@pytest.mark.slow
+def test_quick_perf_run_on_tiny(tmp_path):
+    from perf.run import main
+    docs = tmp_path / "performance.md"
+    assert main(["--quick", "--no-lock", "--results-dir", str(tmp_path),
+                 "--docs", str(docs), "--runs-dir", str(tmp_path / "runs")]) == 0
+    impact = json.loads((tmp_path / "quick-impact-tiny.json").read_text())["result"]
+    assert impact["agreement"]["jvp_vs_autograd_batch1"] < 1e-4        # tiny runs in fp32
+    assert impact["agreement"]["authors_loop_vs_autograd_batch1"] < 1e-4
+    train = json.loads((tmp_path / "quick-train-tiny.json").read_text())["result"]
+    assert train["agreement"]["max_abs_loss_diff"] < 1e-4
+    assert train["agreement"]["adapter_diff_over_update"] < 1e-2
+    gen = json.loads((tmp_path / "quick-generate-tiny.json").read_text())["result"]
+    assert gen["agreement"]["identical_texts"] == gen["agreement"]["of"]
+    text = docs.read_text()
+    assert "## Impact scores — tiny" in text and "no runs yet" in text.lower()
