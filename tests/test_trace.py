@@ -11,7 +11,7 @@ from realignbench.trace.gold import gold_batch
 from realignbench.trace.impact import (directional_derivatives, group_scores, loss_gradient,
                                        trainable)
 from realignbench.trace.method import TraceOptions, conflict_groups, trace_examples
-from realignbench.trace.weights import normalise
+from realignbench.trace.weights import normalise, normalise_groups
 from realignbench.train.adapters import prepare_model
 from realignbench.train.examples import Anchor, Preference, Punitive
 from realignbench.train.plugin import MethodContext
@@ -118,6 +118,18 @@ def test_weights_clamp_and_normalise():
         normalise(torch.tensor([-1.0, 0.0]))
 
 
+def test_weights_per_category_are_scale_free_across_losses():
+    # PUNISH scores 20x larger (NPO's scale): pooled, they would dominate; per category not.
+    s = torch.tensor([1.0, 3.0, -2.0, 20.0, 60.0])
+    cats = ["INVERT", "INVERT", "INVERT", "PUNISH", "PUNISH"]
+    assert normalise_groups(s, cats).tolist() == [0.5, 1.5, 0.0, 0.5, 1.5]
+    assert normalise_groups(s, ["all"] * 5).tolist() == normalise(s).tolist()
+    only_punish = normalise_groups(torch.tensor([-1.0, 2.0]), ["INVERT", "PUNISH"])
+    assert only_punish.tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="impact scores are <= 0"):
+        normalise_groups(torch.tensor([-1.0, 0.0]), ["INVERT", "PUNISH"])
+
+
 def test_conflict_groups_per_variant():
     pairs = make_pairs(6)                      # INVERT, PUNISH, RETAIN, ...
     inv, pun, ret = pairs[0], pairs[1], pairs[2]
@@ -158,6 +170,10 @@ def test_trace_variants_build_weighted_examples_and_record_them(tmp_path, method
     else:
         assert sum(weights) / len(weights) == pytest.approx(1.0)
         assert all((r["score"] > 0) == r["kept"] for r in rows)
+        for cat in ("INVERT", "PUNISH"):
+            kept = [r["weight"] for r in rows if r["kept"] and r["category"] == cat]
+            if kept and method != "trace_no_triage":       # per-category mean 1
+                assert sum(kept) / len(kept) == pytest.approx(1.0)
     n_retain = sum(p.category == "RETAIN" for p in pairs)
     expect_anchor = 0 if method in ("trace_no_triage", "trace_no_kl") else n_retain
     assert kinds.get("anchor", 0) == expect_anchor

@@ -20,7 +20,7 @@ from realignbench.data.schema import CATEGORIES, Pair
 from realignbench.runs import atomic_write_jsonl
 from realignbench.trace.gold import gold_batch
 from realignbench.trace.impact import group_scores, loss_gradient
-from realignbench.trace.weights import NORMS, normalise
+from realignbench.trace.weights import GROUPINGS, NORMS, normalise_groups
 from realignbench.train.examples import Anchor, Example, Preference, Punitive, reweighted
 from realignbench.train.pairs import category, correction, naive_orientation
 from realignbench.train.plugin import Method
@@ -35,6 +35,7 @@ class TraceOptions:
     invert_loss: str = "dpo"         # dpo (the paper's Algorithm 1 "IPO") | ipo (Azar)
     alpha_kl: float = 0.1
     weight_norm: str = "mean1"       # mean1 | sum1 (authors' code)
+    weight_groups: str = "per_category"   # per_category | joint (authors' single pool)
     gold_batch_size: int = 64
     gold_punish: str = "pool"        # pool (Algorithm 2) | correction
     score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
@@ -42,6 +43,7 @@ class TraceOptions:
     def __post_init__(self):
         checks = {"variant": (self.variant, VARIANTS), "invert_loss": (self.invert_loss,
                   ("dpo", "ipo")), "weight_norm": (self.weight_norm, NORMS),
+                  "weight_groups": (self.weight_groups, GROUPINGS),
                   "score_method": (self.score_method, ("jvp", "autograd"))}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
@@ -112,7 +114,9 @@ def trace_examples(ctx, pairs: list[Pair], opts: TraceOptions) -> list[Example]:
         start = time.perf_counter()
         scores = group_scores(ctx.trainer, [g for _, g in groups], g_j, opts.score_method)
         timing["impact_scores_s"] = round(time.perf_counter() - start, 3)
-        weights = normalise(scores, opts.weight_norm).tolist()
+        names = [p.category if opts.weight_groups == "per_category" and
+                 opts.variant != "no_triage" else "all" for p, _ in groups]
+        weights = normalise_groups(scores, names, opts.weight_norm).tolist()
         ctx.results["gold"] = {"size": len(gold), "punish_response": opts.gold_punish}
     examples = [reweighted(ex, w) for (_, group), w in zip(groups, weights) if w > 0
                 for ex in group]
@@ -131,6 +135,7 @@ def _record(ctx, groups, scores, weights, opts, timing) -> None:
                      "kept": w > 0, "losses": [ex.kind for ex in group]})
     atomic_write_jsonl(ctx.out_dir / "weighted_dataset.jsonl", rows)
     ctx.results["weights"] = {"variant": opts.variant, "weight_norm": opts.weight_norm,
+                              "weight_groups": opts.weight_groups,
                               "score_method": opts.score_method, "kept": kept,
                               "dropped": dropped, **timing}
     log.info("TRACE %s: kept %s, dropped %s", opts.variant, kept, dropped)

@@ -10,6 +10,12 @@ trained on) and normalised over the kept samples:
 
 The authors divide by γ before clamping; for any γ > 0 that cancels in the normalisation, so
 there is no γ here.
+
+Normalising ``per_category`` (default) instead of ``joint`` (the authors' single pool): a
+score is ⟨g_J, ∇ℓ_i⟩, so its scale is that of its loss. NPO's gradient at θ_ref is ∇log π(y)
+while DPO's is (β/2)·(∇log π(y⁺) − ∇log π(y⁻)); pooled, PUNISH weights come out ~2/β times
+larger than INVERT weights (on top of NPO's own 2/β) — an artefact of parametrisation, not of
+impact. Within a category the scores share a loss and their ratios mean what Algorithm 1 says.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import torch
 from torch import Tensor
 
 NORMS = ("mean1", "sum1")
+GROUPINGS = ("per_category", "joint")
 
 
 def normalise(scores: Tensor, mode: str = "mean1") -> Tensor:
@@ -31,3 +38,16 @@ def normalise(scores: Tensor, mode: str = "mean1") -> Tensor:
     if mode == "sum1":
         return clamped / total
     return clamped / (total / kept.sum())
+
+
+def normalise_groups(scores: Tensor, groups: list[str], mode: str = "mean1") -> Tensor:
+    """``normalise`` within each group; a group whose scores are all <= 0 is dropped whole.
+    Raises only if no group keeps anything."""
+    out = torch.zeros(scores.numel(), dtype=torch.float64)
+    for name in dict.fromkeys(groups):
+        idx = torch.tensor([i for i, g in enumerate(groups) if g == name])
+        if bool((scores[idx] > 0).any()):
+            out[idx] = normalise(scores[idx], mode)
+    if not bool((out > 0).any()):
+        normalise(scores, mode)             # raises the all-<=0 error
+    return out

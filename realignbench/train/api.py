@@ -51,10 +51,13 @@ def set_seeds(seed: int) -> None:
 
 
 def training_config(cfg: Config, method: str, seed: int) -> dict:
-    """The parts of the config a training run depends on (eval/judge changes do not retrain)."""
+    """The parts of the config a training run depends on (eval/judge changes, thread count
+    and generation backend do not retrain)."""
+    model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
+             if k not in ("threads", "generation_backend")}
     return {"method": method, "preset": cfg.preset, "seed": seed,
             "options": dataclasses.asdict(cfg.method_options(method)),
-            "model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train)}
+            "model": model, "train": dataclasses.asdict(cfg.train)}
 
 
 def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: str | Path | Run,
