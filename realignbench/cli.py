@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "realignbench.reports.commands:register",
     "realignbench.oracle.judge_stage:register",
     "realignbench.train.commands:register",
+    "realignbench.pipeline.commands:register",
 ]
 
 

@@ -1,0 +1,73 @@
+"""``realignbench reproduce``: the whole graph (or what Tables N need), then the reports.
+
+Completed stages are skipped by content hash, so a second run does no work and a killed run
+resumes. Outputs: ``<out>/tables/table-N.*``, ``<out>/leaderboard.{html,md}``,
+``<out>/CLAIMS.md``, ``<out>/expected.json`` (the runs this pass used; others count as stale).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from realignbench.cli import add_config_args, config_from_args
+from realignbench.runs import Run
+
+log = logging.getLogger("realignbench.pipeline")
+
+
+def _tables(text: str | None) -> list[int] | None:
+    if not text or text == "all":
+        return None
+    return sorted({int(t) for t in text.split(",")})
+
+
+def render_reports(cfg, runs: list[Run], out: Path, tables: list[int] | None) -> list[Path]:
+    """Tables (all or the requested ones), then — for a full pass — leaderboard and claims."""
+    from realignbench.reports.build import build_table
+    from realignbench.reports.claims import evaluate_claims, write_claims
+    from realignbench.reports.leaderboard import build_leaderboard, write_leaderboard
+    from realignbench.reports.records import load_records, save_expected
+    from realignbench.reports.render import write_table
+    from realignbench.reports.spec import load_spec
+    expected = save_expected(out / "expected.json", runs)
+    records = load_records(cfg.runs_dir, expected)
+    cfg_dict = cfg.to_dict()
+    written: list[Path] = [out / "expected.json"]
+    for n in tables or range(1, 9):
+        written += write_table(build_table(load_spec(n, cfg_dict), records, cfg_dict), out)
+    if tables is None:
+        written += write_leaderboard(build_leaderboard(records, cfg_dict, strict=True), out)
+        written += write_claims(evaluate_claims(records, cfg_dict, strict=True), out)
+    return written
+
+
+def cmd_reproduce(args) -> int:
+    from realignbench.pipeline.graph import execute, select
+    from realignbench.pipeline.plan import PRIOR, build_plan
+    cfg = config_from_args(args)
+    tables = _tables(args.tables)
+    out = Path(args.out or f"out/{cfg.preset}")
+    steps = select(build_plan(cfg), tables)
+    print(f"reproduce: preset {cfg.preset}, shift {cfg.data.shift}, seeds {cfg.seeds}, "
+          f"{len(steps)} steps -> runs in {cfg.runs_dir}/, reports in {out}/", flush=True)
+    start = time.perf_counter()
+    outputs = execute(steps, prior=PRIOR, echo=lambda s: print(s, flush=True))
+    runs = [v for v in outputs.values() if isinstance(v, Run)]
+    if "data" in outputs:
+        runs += [outputs["data"].data_run, outputs["data"].triage_run]
+    written = render_reports(cfg, runs, out, tables)
+    print(f"\nreproduce: done in {(time.perf_counter() - start) / 60:.1f} min. Outputs:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the whole pipeline (resumable), then tables, "
+                                         "leaderboard and CLAIMS.md")
+    p.add_argument("--tables", default=None,
+                   help="only what these tables need, e.g. '5' or '3,4' [all]")
+    p.add_argument("--out", default=None, help="report directory [out/<preset>]")
+    add_config_args(p)
+    p.set_defaults(func=cmd_reproduce)

@@ -1,0 +1,87 @@
+"""Thin adapters from pipeline steps to the subsystems' stage functions.
+
+Each adapter takes the Config and the outputs of earlier steps and returns what later steps
+need (a Run, or PreparedData). No logic of its own beyond choosing inputs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def data(cfg):
+    from realignbench.data.pipeline import prepare_data
+    return prepare_data(cfg)
+
+
+_JUDGES: dict[str, Any] = {}
+
+
+def judge(cfg):
+    """One free-text judge per judge setting for the whole pipeline (built once)."""
+    from realignbench.bench.tpa import make_judge
+    key = repr((cfg.eval, cfg.judge, cfg.data))
+    if key not in _JUDGES:
+        _JUDGES[key] = make_judge(cfg)
+    return _JUDGES[key]
+
+
+def judge_validation(cfg, out: dict[str, Any]):
+    from realignbench.bench.judge_validation import judge_validation_stage
+    return judge_validation_stage(cfg, prepared=out["data"])
+
+
+def method_config(cfg, method: str, noise: float):
+    """rDPO's flip rate follows the injected noise (ε = p) in the noise sweep."""
+    if method != "rdpo" or noise <= 0:
+        return cfg
+    methods = {**cfg.methods, "rdpo": {**cfg.methods.get("rdpo", {}), "epsilon": noise}}
+    return dataclasses.replace(cfg, methods=methods)
+
+
+def train(cfg, out: dict[str, Any], method: str, size: int, noise: float, seed: int, ref: str):
+    from realignbench.train.api import train_method
+    prepared = out["data"]
+    path = prepared.noisy[(size, noise)] if noise > 0 else prepared.train[size]
+    return train_method(method_config(cfg, method, noise), method, path, out[ref], seed=seed,
+                        name=f"{method}-n{size}-p{noise:g}-s{seed}", noise=noise)
+
+
+def subject(cfg, out: dict[str, Any], dep: str, spec: dict[str, Any]):
+    from realignbench.bench.subject import from_model, from_run
+    if dep == "base":
+        return from_model(cfg.model.preset, cfg)
+    return from_run(out[dep], noise=spec["noise"])
+
+
+def eval_tpa(cfg, out, dep: str, spec: dict[str, Any]):
+    from realignbench.bench.tpa import tpa_stage
+    return tpa_stage(cfg, subject(cfg, out, dep, spec), prepared=out["data"], judge=judge(cfg))
+
+
+def eval_capability(cfg, out, dep: str, spec: dict[str, Any]):
+    from realignbench.bench.capability import capability_stage
+    return capability_stage(cfg, subject(cfg, out, dep, spec))
+
+
+def eval_asr(cfg, out, dep: str, spec: dict[str, Any]):
+    from realignbench.bench.asr import asr_stage
+    return asr_stage(cfg, subject(cfg, out, dep, spec), prepared=out["data"], judge=judge(cfg))
+
+
+def human_eval(cfg, out, tpa_steps: tuple[str, ...]):
+    """The simulated panel over the DPO-Gold / TRACE / U2A generations of the TPA runs."""
+    from realignbench.bench.human.stage import simulated_human_eval_stage
+    from realignbench.runs import atomic_write_jsonl, read_jsonl
+    prepared = out["data"]
+    generations = {}
+    for step in tpa_steps:
+        run = out[step]
+        path = run.dir / "human_input.jsonl"       # derived view of the TPA samples
+        if not path.exists():
+            atomic_write_jsonl(path, ({"prompt_id": r["id"], "prompt": r["prompt"],
+                                       "text": r["response"], "compliant": r["new_compliant"]}
+                                      for r in read_jsonl(run.path("samples.jsonl"))))
+        generations[run.results()["subject"]["method"]] = path
+    return simulated_human_eval_stage(cfg, generations, prepared.policy_new.text,
+                                      policy_id=prepared.policy_new.key)
