@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: install prefetch test test-fast smoke data reproduce perf browser clean-cache help
+.PHONY: install prefetch test test-fast smoke data reproduce leaderboard perf browser clean-cache help
 
 help:
 	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
@@ -45,13 +45,28 @@ prefetch: install
 
 test: install browser prefetch
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory smoke
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not browser" tests
 
-reproduce: install prefetch data
-	@echo "reproduce: later stages (train, eval, tables) are not implemented yet; stopped after data+triage."
-	@exit 1
+# The whole pipeline, resumable (completed stages are skipped by content hash), then every
+# table, the leaderboard and CLAIMS.md under out/$(PRESET)/. PRESET=, SEEDS= (e.g. 0,1,2), SHIFT=.
+OVERRIDES = $(if $(SEEDS),seeds=[$(SEEDS)]) $(if $(SHIFT),data.shift=$(SHIFT))
+reproduce: install prefetch
+	$(RB) reproduce --preset $(PRESET) $(OVERRIDES)
+
+# Only what table N needs, e.g. `make table-5`.
+table-%: install prefetch
+	$(RB) reproduce --preset $(PRESET) --tables $* $(OVERRIDES)
+
+leaderboard: install prefetch
+	$(RB) reproduce --preset $(PRESET) $(OVERRIDES)
+	@echo "leaderboard: out/$(PRESET)/leaderboard.html"
+
+# The whole graph on the tiny preset (seconds per stage); part of `make test`.
+smoke: install
+	$(RB) reproduce --preset tiny --runs-dir .cache/smoke-runs --out .cache/smoke-out $(OVERRIDES)
 
 # Benchmarks of the fast paths vs the straightforward ones (issue 10): perf/results/*.json and
 # docs/performance.md. Takes /tmp/realignbench-cpu.lock itself per benchmark (do not wrap it in
