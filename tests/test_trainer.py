@@ -118,17 +118,26 @@ def test_micro_batching_does_not_change_the_update(tmp_path):
         assert torch.allclose(value, results[1][name], atol=1e-6, rtol=1e-5), name
 
 
-def test_reference_logps_are_cached_by_content(tmp_path):
+def test_reference_logps_are_cached_per_sequence_by_content(tmp_path, monkeypatch):
+    from realignbench.train import reference
     cfg = tiny_config()
     model, tok = _model(cfg)
     trainer = Trainer(model, tok, cfg, tmp_path)
-    trainer.evaluate(_examples("dpo"))
-    files = list((tmp_path / "cache" / "ref_logps").glob("*.pt"))
-    assert len(files) == 1
-    trainer.evaluate(_examples("dpo"))
-    assert list((tmp_path / "cache" / "ref_logps").glob("*.pt")) == files
-    trainer.evaluate(_examples("npo"))      # other sequences: another entry
-    assert len(list((tmp_path / "cache" / "ref_logps").glob("*.pt"))) == 2
+    computed = []
+    real = reference.compute_logps
+    monkeypatch.setattr(reference, "compute_logps",
+                        lambda m, enc, ids, *a, **k: computed.append(len(ids)) or real(
+                            m, enc, ids, *a, **k))
+    first = trainer.evaluate(_examples("dpo"))
+    assert computed == [16]               # 8 pairs x (preferred, dispreferred)
+    again = trainer.evaluate(_examples("dpo"))
+    assert computed == [16] and again == first
+    trainer.evaluate(_examples("npo"))      # chosen responses only: all already cached
+    assert computed == [16]
+    assert len(list((tmp_path / "cache" / "ref_logps").glob("*.jsonl"))) == 1
+    other, _ = _model(cfg, seed=1)          # other LoRA init, same frozen weights: same table
+    Trainer(other, tok, cfg, tmp_path).evaluate(_examples("dpo"))
+    assert computed == [16]
 
 
 class _Killed(Exception):

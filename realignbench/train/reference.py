@@ -1,8 +1,9 @@
 """The reference policy: the same model with its adapters disabled (no second copy).
 
 Sequence log-probs under the reference are computed once per (model weights, token ids) and
-cached by content hash under ``cache_root()/ref_logps`` — the token ids already encode the data
-and the chat template, and the fingerprint encodes the weights. The KL anchor needs full
+cached by content hash under ``cache_root()/ref_logps/<weights fingerprint>.jsonl`` (one line
+per sequence, append-only) — the token ids already encode the data and the chat template, and
+the fingerprint encodes the weights. The KL anchor needs full
 distributions, which are not cached: they come from an adapter-disabled forward of the anchor
 rows only (or, for full fine-tuning, from a frozen copy made only when anchors exist).
 """
@@ -11,19 +12,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import json
 import logging
+from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from realignbench.runs import atomic_path, cache_root, content_hash
+from realignbench.runs import cache_root, content_hash
 from realignbench.train.batching import EncodedExamples
 from realignbench.train.scorer import SequenceScorer
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = "ref-logps-v1"
+CACHE_VERSION = "ref-logps-v2"
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -85,29 +88,45 @@ def compute_logps(model: nn.Module, enc: EncodedExamples, seq_ids: Sequence[int]
     return torch.tensor([out[s] for s in seq_ids], dtype=torch.float64)
 
 
+def _load_table(path: Path) -> dict[str, float]:
+    table: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                table.setdefault(row["k"], float(row["v"]))     # first writer wins
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue                                       # a line torn by a kill
+    return table
+
+
 def reference_logps(model: nn.Module, enc: EncodedExamples, batch_size: int, device,
                     fingerprint: str | None = None) -> torch.Tensor:
     """Reference log-probs of every sequence of ``enc`` that needs one ([n_seqs], NaN for
-    sequences used only by anchors/SFT), from the cache when possible."""
+    sequences used only by anchors/SFT). Cached per sequence under the weights' fingerprint,
+    so methods trained on the same pairs share them."""
     needed = sorted({s for ex, rows in zip(enc.examples, enc.rows)
                      if ex.kind in ("preference", "punitive") for s in rows})
     result = torch.full((len(enc.seqs),), float("nan"), dtype=torch.float64)
     if not needed:
         return result
     fingerprint = fingerprint or model_fingerprint(model)
-    key = content_hash(CACHE_VERSION, fingerprint, enc.tokens_hash(needed))
-    path = cache_root() / "ref_logps" / f"{key}.pt"
-    if path.exists():
-        values = torch.load(path)["logp"]
-        log.info("reference log-probs of %d sequences from cache %s", len(needed), path)
-    else:
+    path = cache_root() / "ref_logps" / f"{content_hash(CACHE_VERSION, fingerprint)[:40]}.jsonl"
+    keys = {s: content_hash(enc.seqs[s].input_ids, enc.seqs[s].labels) for s in needed}
+    table = _load_table(path)
+    missing = [s for s in needed if keys[s] not in table]
+    if missing:
         with reference_mode(model):
-            values = compute_logps(model, enc, needed, batch_size, device)
+            values = compute_logps(model, enc, missing, batch_size, device)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save({"logp": values, "fingerprint": fingerprint}, tmp)
-        log.info("reference log-probs of %d sequences cached in %s", len(needed), path)
-    result[torch.tensor(needed)] = values
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(json.dumps({"k": keys[s], "v": v}) + "\n"
+                            for s, v in zip(missing, values.tolist())))
+        table = _load_table(path)
+    log.info("reference log-probs: %d sequences, %d computed, %d from %s", len(needed),
+             len(missing), len(needed) - len(missing), path)
+    result[torch.tensor(needed)] = torch.tensor([table[keys[s]] for s in needed],
+                                                dtype=torch.float64)
     return result
 
 
