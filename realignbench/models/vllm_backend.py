@@ -31,10 +31,10 @@ class VLLMBackend:
         self.tok, self.max_prompt_tokens = tokenizer, max_prompt_tokens
         self.stops = stop_token_ids(tokenizer)
         self.adapter = adapter
+        lora = {"enable_lora": True, "max_lora_rank": lora_rank} if adapter else {}
         self.llm = LLM(model=model_path, tokenizer=model_path, revision=revision,
                        dtype=_DTYPES.get(dtype, dtype), gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len, enable_lora=adapter is not None,
-                       max_lora_rank=lora_rank if adapter else None, seed=0)
+                       max_model_len=max_model_len, seed=0, **lora)
         log.info("vLLM engine ready: %s%s", model_path, f" + adapter {adapter}" if adapter else "")
 
     @classmethod
