@@ -73,6 +73,8 @@ def weighted_sum(terms: Terms, batch: Batch, nll_weight: float) -> Tensor:
 
 
 NAMES = {PREF: "preference", PUN: "npo", ANC: "kl", SFT: "sft"}
+COMPONENT_KEYS = tuple(f"{n}/{s}" for n in NAMES.values() for s in ("n", "loss", "weighted")) + (
+    "nll/loss", "nll/weighted", "preference/margin", "preference/accuracy")
 
 
 def component_sums(terms: Terms, batch: Batch, nll_weight: float) -> dict[str, float]:

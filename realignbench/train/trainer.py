@@ -27,8 +27,8 @@ from realignbench.train import checkpoint
 from realignbench.train.batching import (EncodedExamples, collate, local_micro_batches,
                                          stream_positions)
 from realignbench.train.examples import Example, count_by_kind
-from realignbench.train.objective import (component_sums, example_terms, finish_components,
-                                          weighted_sum)
+from realignbench.train.objective import (COMPONENT_KEYS, component_sums, example_terms,
+                                          finish_components, weighted_sum)
 from realignbench.train.reference import FrozenReference, reference_logps
 from realignbench.train.scorer import SequenceScorer
 
@@ -53,7 +53,8 @@ def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
 def get_accelerator():
     """One Accelerator per process (accelerate's state is a process-wide singleton)."""
     from accelerate import Accelerator
-    return Accelerator()
+    # On a machine without CUDA, cpu=True lets `accelerate launch`/torchrun run DDP over gloo.
+    return Accelerator(cpu=not torch.cuda.is_available())
 
 
 class Trainer:
@@ -180,7 +181,9 @@ class Trainer:
         self.model.eval()
         done = step - first_step
         loop_s = time.perf_counter() - loop_start
+        tokens = sum(len(enc.seqs[i].input_ids) for row in enc.rows for i in row)
         return {"phase": phase, "steps": total, "steps_this_session": done,
+                "tokens_trained": round(tokens * total * t.global_batch_size / len(enc)),
                 "examples": count_by_kind(examples), "ref_and_setup_s": round(ref_seconds, 3),
                 "train_s": round(loop_s, 3),
                 "s_per_step": round(loop_s / done, 3) if done else None, "last": last}
@@ -213,7 +216,7 @@ class Trainer:
         record = {"loss": self._mean_across(total)}
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
-        record.update(finish_components(sums, n_local))
+        record.update(finish_components(self._sum_across(sums), t.global_batch_size))
         return record
 
     def _mean_across(self, value: float) -> float:
@@ -221,6 +224,18 @@ class Trainer:
             return value
         tensor = torch.tensor([value], device=self.acc.device)
         return float(self.acc.reduce(tensor, reduction="mean"))
+
+    def _sum_across(self, sums: dict[str, float]) -> dict[str, float]:
+        """Component sums over all processes (ranks may hold different example kinds)."""
+        if self.acc.num_processes == 1:
+            return sums
+        keys = list(COMPONENT_KEYS)
+        tensor = torch.tensor([sums.get(k, 0.0) for k in keys], dtype=torch.float64,
+                              device=self.acc.device)
+        total = self.acc.reduce(tensor, reduction="sum").tolist()
+        counts = {k.split("/")[0]: v for k, v in zip(keys, total) if k.endswith("/n")}
+        return {k: v for k, v in zip(keys, total)
+                if counts.get("preference" if k.startswith("nll") else k.split("/")[0], 0)}
 
     def _save(self, ckpt_dir, step, optimizer, scheduler, meta) -> None:
         acc = self.acc
