@@ -203,3 +203,16 @@ def test_group_scores_sum_their_examples(tmp_path):
     sizes = [len(g) for g in groups]
     expected = torch.stack([c.sum() for c in per.split(sizes)])
     assert torch.allclose(grouped, expected)
+
+
+@pytest.mark.gpu
+def test_jvp_scores_equal_autograd_scores_on_cuda(tmp_path):
+    """The same check on the GPU (the trainer moves the model to the accelerator's device)."""
+    trainer = _trainer(tmp_path, "fp32")
+    assert next(trainer.model.parameters()).is_cuda
+    pairs = make_pairs(12)
+    g_j = loss_gradient(trainer, gold_batch(pairs, 9, seed=0))
+    examples = _scored_examples(pairs)
+    jvp = directional_derivatives(trainer, examples, g_j, "jvp", batch_size=8)
+    ref = directional_derivatives(trainer, examples, g_j, "autograd", batch_size=8)
+    assert float((jvp - ref).abs().max() / ref.abs().max()) < 1e-4

@@ -64,6 +64,8 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.seed = seed
         self.acc = accelerator or get_accelerator()
+        if model is not None and hasattr(self.acc, "device"):
+            model.to(self.acc.device)             # the trainer owns device placement
         self.log_path = self.out_dir / "train_log.jsonl"
         self._frozen: FrozenReference | None = None
 
