@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 @dataclass
 class ModelConfig:
     preset: str = "smol"             # a name from realignbench.models.presets
-    dtype: str = "bf16"              # bf16 | fp32 | fp64; bf16 measured ~2x faster on this CPU
+    dtype: str = "auto"              # bf16 | fp32 | fp64 | auto (bf16 only where native: docs/models.md)
     attn_implementation: str = "sdpa"
     max_prompt_tokens: int = 160     # prompt is cut from the start first
     max_length: int = 256            # prompt + response tokens
@@ -82,6 +82,10 @@ class EvalConfig:
         "local_hard_mcq"])
     capability_limit: int = 0        # 0 = all items
     asr_n_prompts: int = 40
+    judge: str = "embedding"         # ORACLES name that judges generated text (TPA, ASR)
+    judge_train_n: int = 2400        # labelled training-family responses for the stance probes
+    judge_target: float = 0.95       # held-out agreement the free-text judge must reach
+    noise_methods: list[str] = field(default_factory=lambda: ["dpo_gold", "u2a", "trace", "rdpo"])
     # Human evaluation (Table 2): best-of-k blinded study; win rates are "vs human_baseline".
     human_methods: list[str] = field(default_factory=lambda: ["dpo_gold", "trace", "u2a"])
     human_baseline: str = "u2a"
@@ -253,8 +257,8 @@ def validate(cfg: Config) -> None:
     t = cfg.train
     if t.global_batch_size % t.micro_batch_size:
         raise ConfigError("train.global_batch_size must be a multiple of train.micro_batch_size")
-    if cfg.model.dtype not in ("bf16", "fp32", "fp64"):
-        raise ConfigError(f"model.dtype: {cfg.model.dtype!r} is not bf16|fp32|fp64")
+    if cfg.model.dtype not in ("bf16", "fp32", "fp64", "auto"):
+        raise ConfigError(f"model.dtype: {cfg.model.dtype!r} is not bf16|fp32|fp64|auto")
     from realignbench.registry import MODELS
     if cfg.model.preset not in MODELS and not Path(cfg.model.preset).exists():
         raise ConfigError(f"model.preset: {cfg.model.preset!r} is neither a model preset "

