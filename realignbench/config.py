@@ -68,6 +68,8 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    lora_layers: int = 0             # 0 = every decoder layer; N = only the last N (the
+                                     # backward pass then stops below them: faster on CPU)
     save_every: int = 0              # checkpoint every N steps; 0 = only at the end
     log_every: int = 1
 

@@ -189,3 +189,17 @@ def test_accumulation_is_derived_from_global_batch_and_world_size(tmp_path):
     FakeAcc.num_processes = 3
     with pytest.raises(ValueError, match="not a multiple"):
         trainer.accumulation()
+
+
+def test_lora_layers_puts_adapters_on_the_last_layers_only(tmp_path):
+    cfg = tiny_config("train.lora_layers=2", "train.max_steps=2", "train.lr=5e-3")
+    model, tok = _model(cfg)
+    layers = {n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters()
+              if p.requires_grad}
+    assert layers == {"2", "3"}                      # tiny has 4 decoder layers
+    trainer = Trainer(model, tok, cfg, tmp_path)
+    before = trainer.evaluate(_examples("sft"))["loss"]
+    trainer.fit(_examples("sft"))
+    assert trainer.evaluate(_examples("sft"))["loss"] < before
+    with pytest.raises(ValueError, match="lora_layers=9"):
+        _model(tiny_config("train.lora_layers=9"))

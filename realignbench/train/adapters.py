@@ -27,8 +27,15 @@ def prepare_model(model: nn.Module, t: TrainConfig, seed: int) -> nn.Module:
         return model
     from peft import LoraConfig, get_peft_model
     torch.manual_seed(seed)
+    layers = None
+    if t.lora_layers:
+        depth = model.config.num_hidden_layers
+        if not 0 < t.lora_layers <= depth:
+            raise ValueError(f"train.lora_layers={t.lora_layers}: the model has {depth} layers")
+        layers = list(range(depth - t.lora_layers, depth))
     config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
-                        target_modules=list(t.lora_targets), bias="none", task_type="CAUSAL_LM")
+                        target_modules=list(t.lora_targets), bias="none", task_type="CAUSAL_LM",
+                        layers_to_transform=layers)
     return get_peft_model(model, config)
 
 
