@@ -58,7 +58,9 @@ def reference_logp(model, batch) -> torch.Tensor:
 
 
 def _params(model) -> list[tuple[str, torch.Tensor]]:
-    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    """Trainable parameters under the names impact directions use."""
+    from realignbench.trace.impact import trainable
+    return list(trainable(model).items())
 
 
 def _grad_dot(value: torch.Tensor, params, direction) -> torch.Tensor:

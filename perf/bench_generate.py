@@ -23,12 +23,13 @@ def run(preset: str, n_prompts: int, max_new_tokens: int, repeats: int, log=prin
     }
     log(f"generation on {preset} ({cfg.model.dtype}): {len(prompts)} prompts × "
         f"≤{max_new_tokens} new tokens, batch {cfg.eval.batch_size} vs 1")
-    runs, values = alternate(variants, repeats, log=log)
+    runs, values = alternate(variants, repeats, warmup=["batched"], log=log)
     tokens = {name: sum(g.n_tokens for g in gens) for name, gens in values.items()}
     same = sum(a.text == b.text for a, b in zip(values["batched"], values["one_at_a_time"]))
     return {
         "preset": preset, "dtype": cfg.model.dtype, "prompts": len(prompts),
         "max_new_tokens": max_new_tokens, "batch_size": cfg.eval.batch_size,
+        "warmed_up": ["batched"],
         "variants": {name: summarise(r, tokens[name], "tokens") for name, r in runs.items()},
         "ratios": {"batched_vs_one_at_a_time": ratio(runs["batched"], runs["one_at_a_time"])},
         "agreement": {"identical_texts": same, "of": len(prompts)},

@@ -1,8 +1,9 @@
 """Training throughput: our trainer (cached reference log-probs, dynamic padding, chosen and
 rejected in one forward, micro-batches) against the authors'-semantics loop
 (``perf/authors.py``: per pair, reference forwards every step, padding to 256), on the same
-DPO (+NLL) objective, data order, optimiser and starting adapters. Our trainer is also run in
-the other dtype, to show whether bf16 pays on this CPU."""
+DPO (+NLL) objective, data order, optimiser and starting adapters. A second, smaller
+measurement times one policy forward+backward of a micro-batch in fp32 and in bf16, to show
+which dtype pays on this CPU (the preset should use the faster one)."""
 from __future__ import annotations
 
 import os
@@ -66,33 +67,58 @@ def mean_tokens(wb: Workbench, examples) -> float:
     return statistics.mean(len(s.input_ids) for s in enc.seqs)
 
 
-def run(preset: str, steps: int, repeats: int, other_dtype: bool = True, log=print
-        ) -> tuple[dict, dict]:
-    wb = Workbench(preset)
+def _policy_step(wb: Workbench, examples):
+    """One forward+backward of the policy on a micro-batch (what a training step repeats)."""
+    from realignbench.train.batching import EncodedExamples, collate
+    from realignbench.train.scorer import SequenceScorer
+    enc = EncodedExamples(examples, wb.tokenizer, wb.cfg.model.max_prompt_tokens,
+                          wb.cfg.model.max_length)
+    batch = collate(enc, range(len(examples)))
+    scorer = SequenceScorer(wb.model)
+
+    def step():
+        wb.model.zero_grad(set_to_none=True)
+        scorer(batch.input_ids, batch.attention_mask, batch.labels)["logp"].sum().backward()
+    return step
+
+
+def dtype_probe(wb: Workbench, n_pairs: int, repeats: int, log=print) -> dict:
+    other = "bf16" if wb.dtype == "fp32" else "fp32"
+    benches = {wb.dtype: wb, other: Workbench(wb.cfg.model.preset, other)}
+    examples = dpo_examples(n_pairs)
+    variants = {f"step_{d}": _policy_step(wb, examples) for d, wb in benches.items()}
+    log(f"dtype probe on {wb.cfg.model.preset}: policy forward+backward of {n_pairs} pairs, fp32 vs bf16")
+    runs, _ = alternate(variants, repeats, warmup=[f"step_{wb.dtype}"], log=log)
+    return {"pairs": n_pairs, "warmed_up": [f"step_{wb.dtype}"],
+            "variants": {name: summarise(r, n_pairs, "pairs") for name, r in runs.items()},
+            "fp32_vs_bf16": ratio(runs["step_fp32"], runs["step_bf16"])}
+
+
+def run(preset: str, steps: int, repeats: int, global_batch: int = 0, probe_pairs: int = 1,
+        log=print) -> tuple[dict, dict]:
+    """``global_batch`` (pairs per step, also the micro-batch) overrides the preset's."""
+    over = [f"train.global_batch_size={global_batch}",
+            f"train.micro_batch_size={global_batch}"] if global_batch else []
+    wb = Workbench(preset, overrides=over)
     n = steps * wb.cfg.train.global_batch_size
     examples = dpo_examples(n)
     variants = {"ours": lambda: _ours(wb, examples, steps),
                 "authors_loop": lambda: _authors(wb, examples, steps)}
-    other = None
-    if other_dtype:
-        other = Workbench(preset, "fp32" if wb.dtype == "bf16" else "bf16")
-        variants[f"ours_{other.dtype}"] = lambda: _ours(other, examples, steps)
     log(f"training on {preset} ({wb.dtype}): {steps} steps × {wb.cfg.train.global_batch_size} "
         f"pairs (micro-batch {wb.cfg.train.micro_batch_size}), threads {torch.get_num_threads()}")
-    runs, values = alternate(variants, repeats, log=log)
+    runs, values = alternate(variants, repeats, warmup=["ours"], log=log)
     out = {
         "preset": preset, "dtype": wb.dtype, "steps": steps, "pairs": n,
         "global_batch": wb.cfg.train.global_batch_size,
         "micro_batch": wb.cfg.train.micro_batch_size,
         "mean_tokens_per_sequence": round(mean_tokens(wb, examples), 1),
-        "authors_pad_to": authors.PAD_TO,
+        "authors_pad_to": authors.PAD_TO, "warmed_up": ["ours"],
         "variants": {name: summarise(r, n, "pairs") for name, r in runs.items()},
         "ratios": {"ours_vs_authors_loop": ratio(runs["ours"], runs["authors_loop"])},
         "agreement": _update_agreement(wb, values["ours"], values["authors_loop"]),
         "target": {"ratio": TARGET, "applies": preset == "smol",
                    "keys": ["ours_vs_authors_loop"]},
     }
-    if other is not None:
-        key = f"ours_{other.dtype}"
-        out["ratios"][f"{wb.dtype}_vs_{other.dtype}"] = ratio(runs["ours"], runs[key])
-    return out, {"ours": variants["ours"], "authors_loop": variants["authors_loop"]}
+    if probe_pairs:
+        out["dtype_probe"] = dtype_probe(wb, probe_pairs, repeats, log)
+    return out, variants

@@ -30,8 +30,8 @@ BENCHES = ("impact", "train", "generate", "e2e")
 PLANS = {
     "full": [
         ("impact", "tiny", {"n_examples": 24}),
-        ("impact", "smol", {"n_examples": 16}),
-        ("train", "smol", {"steps": 2}),
+        ("impact", "smol", {"n_examples": 8}),
+        ("train", "smol", {"steps": 2, "global_batch": 4}),
         ("generate", "smol", {"n_prompts": 16, "max_new_tokens": 48}),
         ("e2e", "", {}),
     ],

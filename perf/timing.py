@@ -1,7 +1,8 @@
 """Alternating repeated measurements under the shared CPU lock.
 
-Variants are run in turn (A, B, A, B, …) after one untimed warm-up each, so slow drift in the
-machine's load hits both alike; each figure is a median. ``cpu/wall`` (process CPU seconds over
+Variants are run in turn (A, B, A, B, …) after one untimed warm-up call (of every variant, or
+of those that fill caches or allocate on first use), so slow drift in the machine's load hits
+both alike; each figure is a median. ``cpu/wall`` (process CPU seconds over
 wall seconds) shows contention: with 2 free cores it is near 2, and far below it another job
 was using the CPU.
 """
@@ -13,7 +14,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from perf.machine import loadavg
 
@@ -48,13 +49,16 @@ def measure(fn: Callable[[], object]) -> tuple[dict, object]:
             "load1": load[0] if load else None}, value
 
 
-def alternate(variants: dict[str, Callable[[], object]], repeats: int, warmup: bool = True,
-              log: Callable[[str], None] = print) -> tuple[dict[str, list[dict]], dict]:
+def alternate(variants: dict[str, Callable[[], object]], repeats: int,
+              warmup: bool | Iterable[str] = True, log: Callable[[str], None] = print
+              ) -> tuple[dict[str, list[dict]], dict]:
     """Run every variant ``repeats`` times in turn; returns per-variant measurements and the
-    last value each variant returned (for agreement checks)."""
+    last value each variant returned (for agreement checks). ``warmup``: all variants, none,
+    or the names to warm up (slow baselines with no cache to fill can skip it)."""
     values: dict[str, object] = {}
-    if warmup:
-        for name, fn in variants.items():
+    warm = set(variants) if warmup is True else set(warmup or ())
+    for name, fn in variants.items():
+        if name in warm:
             _, values[name] = measure(fn)
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for r in range(repeats):
