@@ -26,3 +26,8 @@ def metric(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -> dict:
     x = np.asarray(values, dtype=float)
     lo, hi = bootstrap_ci(x, n_boot=n_boot, seed=seed)
     return {"value": float(x.mean()) if x.size else float("nan"), "ci": [lo, hi], "n": int(x.size)}
+
+
+def constant_metric(value: float) -> dict:
+    """A count or census (no sampling error): the CI is the value itself."""
+    return {"value": float(value), "ci": [float(value), float(value)], "n": 1}

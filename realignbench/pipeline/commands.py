@@ -52,7 +52,7 @@ def cmd_reproduce(args) -> int:
     print(f"reproduce: preset {cfg.preset}, shift {cfg.data.shift}, seeds {cfg.seeds}, "
           f"{len(steps)} steps -> runs in {cfg.runs_dir}/, reports in {out}/", flush=True)
     start = time.perf_counter()
-    outputs = execute(steps, prior=PRIOR, echo=lambda s: print(s, flush=True))
+    outputs = execute(steps, prior=PRIOR.get(cfg.model.preset, PRIOR['smol']), echo=lambda s: print(s, flush=True))
     runs = [v for v in outputs.values() if isinstance(v, Run)]
     if "data" in outputs:
         runs += [outputs["data"].data_run, outputs["data"].triage_run]

@@ -20,9 +20,14 @@ HUMAN_METHODS = ("dpo_gold", "trace", "u2a")       # Table 2
 CAPABILITY_ASR = {"base", "old_alignment", *MAIN, *ABLATIONS}   # Tables 3, 4, 6, 7
 ALL_TABLES = frozenset(range(1, 9))
 
-# Seconds per unit cost on the smol preset (measured; refined while the pipeline runs).
-PRIOR = {"data": 5, "judge": 60, "train": 0.35, "eval_tpa": 60, "eval_capability": 90,
-         "eval_asr": 30, "human_eval": 10}
+# Seconds per unit cost (train: per pair) by model preset, for the first ETA; replaced by this
+# pipeline's own measurements as soon as a step of the kind has run.
+PRIOR = {
+    "smol": {"data": 5, "judge": 60, "train": 0.35, "eval_tpa": 60, "eval_capability": 90,
+             "eval_asr": 30, "human_eval": 10},
+    "tiny": {"data": 2, "judge": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
+             "eval_asr": 3, "human_eval": 2},
+}
 
 
 def _tables_of(method: str, size: int, noise: float, largest: int) -> set[int]:
@@ -63,7 +68,7 @@ def build_plan(cfg) -> list[Step]:
     largest = sizes[-1]
     steps = [
         Step("data", "data", lambda out: stages.data(cfg), tables=ALL_TABLES),
-        Step("judge", "judge", lambda out: stages.judge_validation(cfg), deps=("data",),
+        Step("judge", "judge", lambda out: stages.judge_validation(cfg, out), deps=("data",),
              tables=ALL_TABLES - {3}),
         Step("base", "data", lambda out: cfg.model.preset, tables=frozenset({3, 6, 7})),
     ]

@@ -23,6 +23,7 @@ from realignbench.config import Config
 from realignbench.data.schema import read_pairs
 from realignbench.registry import METHODS
 from realignbench.runs import Run, run_stage
+from realignbench.train.cost import oracle_calls
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def training_config(cfg: Config, method: str, seed: int) -> dict:
 
 def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: str | Path | Run,
                  runs_dir: str | Path | None = None, seed: int | None = None,
-                 name: str | None = None) -> Run:
+                 name: str | None = None, noise: float = 0.0) -> Run:
     """Train ``method`` on the triaged pairs at ``train_path``, starting from ``ref_model``
     (θ_ref), as the run stage "train"; skipped when an identical completed run exists."""
     plugin = METHODS.get(method).load()
@@ -73,16 +74,17 @@ def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: st
     inputs = {"train": Path(train_path), "ref_model": ref_id}
 
     def work(run: Run) -> None:
-        _train(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed)
+        _train(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed, noise)
 
     return run_stage("train", name or method, config, inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, seed=seed)
 
 
 def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, ref_spec: str,
-           seed: int) -> None:
+           seed: int, noise: float) -> None:
     from realignbench.models.chat import chat_template_hash
     from realignbench.models.loading import load_model
+    from realignbench.bench.stats import constant_metric
     from realignbench.train.adapters import (merged, prepare_model, save_adapter, save_full,
                                              write_base_pointer)
     from realignbench.train.plugin import MethodContext
@@ -110,8 +112,13 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
             save_full(merged(ctx.model), tokenizer, run.dir / "model")
     run.write_results({
         "subject": {"method": method, "preset": cfg.preset, "seed": seed,
-                    "train_size": len(pairs), "shift": cfg.data.shift,
+                    "train_size": len(pairs), "shift": cfg.data.shift, "noise": noise,
                     "train_path": str(train_path), "ref_model": ref_spec},
+        "metrics": {
+            "cost/oracle_calls": constant_metric(oracle_calls(method, pairs)),
+            "cost/train_tokens": constant_metric(sum(p.get("tokens_trained", 0)
+                                                     for p in ctx.phases)),
+        },
         "training": {"phases": ctx.phases, "wall_s": round(time.perf_counter() - start, 3),
                      **details},
         "provenance": {"nll_weight": cfg.train.nll_weight, "beta": cfg.train.beta,
