@@ -129,3 +129,21 @@ def test_auto_dtype_is_bf16_only_where_native(monkeypatch):
     assert next(model.parameters()).dtype == torch.float32
     monkeypatch.setattr(loading, "native_bf16", lambda: True)
     assert loading.resolve_dtype("auto") == "bf16" and loading.resolve_dtype("fp64") == "fp64"
+
+
+def test_eager_attention_supports_forward_mode_ad():
+    """Impact scores use torch.func.jvp (DESIGN §6): needs attn_implementation="eager" on CPU."""
+    from torch.func import functional_call, jvp
+    model, _ = load_model("tiny", attn_implementation="eager")
+    assert model.config._attn_implementation == "eager"
+    params = {n: p.detach() for n, p in model.named_parameters() if "q_proj" in n}
+    tangent = {n: torch.ones_like(p) for n, p in params.items()}
+    ids = torch.tensor([[1, 40, 41, 42, 2]])
+
+    def total(p):
+        return functional_call(model, p, (), {"input_ids": ids}).logits.sum()
+
+    with torch.no_grad():
+        value, derivative = jvp(total, (params,), (tangent,))
+    assert torch.isfinite(derivative) and derivative.abs() > 0
+    assert torch.allclose(value, _logits(model, ids.tolist()).sum())
