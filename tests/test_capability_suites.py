@@ -140,7 +140,7 @@ def test_lm_eval_scores_local_suites_from_the_package(invert, tmp_path, monkeypa
                                   limit=12, log_samples=True, bootstrap_iters=0)
     out = summarise(res, LOCAL, n_boot=50)
     for name in LOCAL:
-        m = out["metrics"][f"capability/{name}"]
+        m = out["metrics"][name]
         assert m["n"] == 12
         assert m["value"] == (0.0 if invert else 1.0), name
         assert out["suites"][name]["chance"] == SUITES[name].chance

@@ -89,7 +89,7 @@ def summarise(res: dict, suites: list[str], n_boot: int) -> dict[str, Any]:
         scores = _item_scores(res, name, info.headline)
         if not scores:
             raise RuntimeError(f"lm-eval returned no per-item {info.headline} for {name}")
-        metrics[f"capability/{name}"] = metric(scores, n_boot=n_boot)
+        metrics[name] = metric(scores, n_boot=n_boot)   # metric name = suite name (tables)
         reported = res["results"].get(name, {}).get(info.headline)
         details[name] = {"headline": info.headline, "chance": info.chance,
                          "lm_eval_value": None if reported is None else float(reported),
