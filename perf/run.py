@@ -1,8 +1,9 @@
 """``python -m perf.run`` (``make perf``): run the benchmarks, write ``perf/results/*.json`` and
 regenerate ``docs/performance.md``.
 
-Every benchmark takes the shared CPU lock (``/tmp/realignbench-cpu.lock``) for its whole
-duration — do not wrap this command in ``flock`` yourself (pass ``--no-lock`` if you must).
+The run takes the shared CPU lock (``/tmp/realignbench-cpu.lock``) once, for all benchmarks
+(re-queueing between them can cost longer than the benchmarks) — do not wrap this command in
+``flock`` yourself (pass ``--no-lock`` if the caller holds the lock).
 ``--quick`` is a smoke run on the tiny preset (seconds per benchmark; results are prefixed
 ``quick-`` and ``docs/performance.md`` is left alone unless ``--docs`` is given).
 """
@@ -22,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from perf.machine import loadavg, machine_info   # noqa: E402
-from perf.timing import cpu_lock                 # noqa: E402
+from perf.timing import LOCK_PATH, cpu_lock      # noqa: E402
 
 BENCHES = ("impact", "train", "generate", "e2e")
 
@@ -61,22 +62,20 @@ def run_one(bench: str, preset: str, kwargs: dict, args) -> dict:
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     if bench == "e2e":
         return {"benchmark": bench, "started_at": started, "result": bench_e2e.run(args.runs_dir)}
-    with cpu_lock(not args.no_lock):
-        machine = machine_info()
-        start = time.perf_counter()
-        if bench == "impact":
-            result, fns = bench_impact.run(preset, repeats=args.repeats, log=log, **kwargs)
-        elif bench == "train":
-            result, fns = bench_train.run(preset, repeats=args.repeats, log=log, **kwargs)
-        else:
-            result, fns = bench_generate.run(preset, repeats=args.repeats, log=log, **kwargs)
-        record = {"benchmark": bench, "started_at": started, "machine": machine,
-                  "result": result}
-        if _missed(result) or args.profile:
-            log(f"{bench}/{preset}: profiling {', '.join(fns)}")
-            record["profile"] = {name: top_ops(fn) for name, fn in fns.items()}
-        machine["loadavg_end"] = loadavg()
-        record["elapsed_s"] = round(time.perf_counter() - start, 1)
+    machine = machine_info()
+    start = time.perf_counter()
+    if bench == "impact":
+        result, fns = bench_impact.run(preset, repeats=args.repeats, log=log, **kwargs)
+    elif bench == "train":
+        result, fns = bench_train.run(preset, repeats=args.repeats, log=log, **kwargs)
+    else:
+        result, fns = bench_generate.run(preset, repeats=args.repeats, log=log, **kwargs)
+    record = {"benchmark": bench, "started_at": started, "machine": machine, "result": result}
+    if _missed(result) or args.profile:
+        log(f"{bench}/{preset}: profiling {', '.join(fns)}")
+        record["profile"] = {name: top_ops(fn) for name, fn in fns.items()}
+    machine["loadavg_end"] = loadavg()
+    record["elapsed_s"] = round(time.perf_counter() - start, 1)
     return record
 
 
@@ -106,15 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     results_dir = Path(args.results_dir)
     command = " ".join(["python -m perf.run", *(argv if argv is not None else sys.argv[1:])])
-    for bench, preset, kwargs in PLANS[mode]:
-        if only and bench not in only:
-            continue
-        log(f"== {bench} {preset} {kwargs}")
-        record = run_one(bench, preset, kwargs, args)
-        record.update(mode=mode, command=command, params=kwargs, preset=preset)
-        path = result_path(results_dir, bench, preset, mode)
-        write_result(path, record)
-        log(f"-> {path}")
+    plan = [step for step in PLANS[mode] if not only or step[0] in only]
+    log(f"waiting for {'(no lock)' if args.no_lock else LOCK_PATH}")
+    with cpu_lock(not args.no_lock):
+        for bench, preset, kwargs in plan:
+            log(f"== {bench} {preset} {kwargs}")
+            record = run_one(bench, preset, kwargs, args)
+            record.update(mode=mode, command=command, params=kwargs, preset=preset)
+            path = result_path(results_dir, bench, preset, mode)
+            write_result(path, record)
+            log(f"-> {path}")
     docs = args.docs or (None if args.quick else "docs/performance.md")
     if docs:
         write_report(results_dir, Path(docs), mode)
