@@ -23,7 +23,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    cfg = load_config("tiny", [f"seeds={SEEDS}"]).to_dict()
+    # All four local suites (the tiny preset itself runs only the two loglikelihood ones).
+    suites = "[local_knowledge_mcq,local_arith_exact,local_commonsense_completion,local_hard_mcq]"
+    cfg = load_config("tiny", [f"seeds={SEEDS}", f"eval.capability_suites={suites}"]).to_dict()
     populate(root, cfg)
     return cfg, load_records(root)
 
