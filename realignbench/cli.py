@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "realignbench.oracle.judge_stage:register",
     "realignbench.train.commands:register",
     "realignbench.pipeline.commands:register",
+    "realignbench.bench.commands:register",
 ]
 
 

@@ -103,6 +103,8 @@ ORACLES = Registry("oracle", [
           "exact verdicts from structured labels (SynthValueBench stances, PKU harm categories)"),
     Entry("llm", "realignbench.oracle.llm:LLMJudge",
           "LLM judge over an OpenAI-compatible API (GPT-4o, vllm serve); cached, retried"),
+    Entry("embedding", "realignbench.oracle.embedding_judge:EmbeddingJudge",
+          "free-text judge: MiniLM stance probes (training families) + policy stance rules"),
 ])
 # Model presets: one table in realignbench.models.presets (a light module: dataclasses only).
 def _model_entries() -> list[Entry]:

@@ -1,0 +1,129 @@
+"""Stage ``eval_tpa``: Target Policy Agreement of generated answers, plus likelihood TPA.
+
+Greedy answers to the held-out test prompts (each pair's prompt, chat template, one user turn)
+are judged by the free-text judge (``eval.judge``; never the model under test) under π_new —
+``tpa``, per dimension ``tpa/<dim>``, per triage category ``tpa_category/<CAT>`` — and, where
+judging is free, under π_old (``tpa_old``: the check that M_ref follows π_old). Bootstrap 95%
+CIs over prompts. Generations and verdicts are saved per sample; a killed run resumes from the
+last saved generation. The likelihood form (training issue) is reported beside it.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from typing import Any
+
+from realignbench.bench.generate import generate_into
+from realignbench.bench.stats import metric
+from realignbench.bench.subject import Subject
+from realignbench.oracle.verdict import JudgeItem
+from realignbench.registry import ORACLES
+from realignbench.runs import Run, file_hash, run_stage
+
+log = logging.getLogger(__name__)
+
+
+def make_judge(cfg):
+    cls = ORACLES.get(cfg.eval.judge).load()
+    if cfg.eval.judge == "label":
+        raise ValueError("eval.judge=label cannot judge generated text (it has no labels); "
+                         "use 'embedding' (offline) or 'llm'")
+    return cls.from_config(cfg) if hasattr(cls, "from_config") else cls()
+
+
+def judge_rows(judge, rows: list[dict], policy, prefix: str) -> None:
+    """Add ``<prefix>_compliant`` / ``<prefix>_verdict`` (and the predicted stance) to rows."""
+    items = [JudgeItem(r["prompt"], r["response"], None,
+                       {"dimension": r["dimension"], "context": r["context"]}) for r in rows]
+    if hasattr(judge, "judge_with_stances"):
+        out = judge.judge_with_stances(items, policy)
+    else:
+        out = [(v, None, None) for v in judge.judge(items, policy)]
+    for r, (v, stance, prob) in zip(rows, out):
+        r[f"{prefix}_compliant"] = bool(v.compliant)
+        r[f"{prefix}_verdict"] = v.to_dict()
+        if stance is not None:
+            r["stance"], r["stance_prob"] = stance, prob
+
+
+def grouped(rows: list[dict], value_key: str, group_key: str, prefix: str,
+            n_boot: int) -> dict[str, dict]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        groups[str(r[group_key])].append(float(r[value_key]))
+    return {f"{prefix}/{g}": metric(v, n_boot=n_boot) for g, v in sorted(groups.items())}
+
+
+def tpa_metrics(rows: list[dict], n_boot: int, with_old: bool) -> dict[str, dict]:
+    m = {"tpa": metric([r["new_compliant"] for r in rows], n_boot=n_boot)}
+    m.update(grouped(rows, "new_compliant", "dimension", "tpa", n_boot))
+    m.update(grouped(rows, "new_compliant", "category", "tpa_category", n_boot))
+    if with_old:
+        m["tpa_old"] = metric([r["old_compliant"] for r in rows], n_boot=n_boot)
+        m.update(grouped(rows, "old_compliant", "dimension", "tpa_old", n_boot))
+    return m
+
+
+def test_items(test_path) -> list[dict[str, Any]]:
+    from realignbench.data.schema import read_pairs
+    return [{"id": p.id, "input": p.prompt, "prompt": p.prompt,
+             "dimension": p.meta.get("dimension", ""), "context": p.meta.get("context", "none"),
+             "category": p.category} for p in read_pairs(test_path)]
+
+
+def _likelihood(cfg, subject: Subject, test_path, model_tok) -> dict[str, Any]:
+    """Likelihood TPA from the training subsystem, if it is installed."""
+    try:
+        from realignbench.train.likelihood_tpa import likelihood_tpa
+    except ImportError:
+        return {}
+    from realignbench.data.schema import read_pairs
+    model, tok = model_tok() if callable(model_tok) else model_tok
+    out = likelihood_tpa(model, tok, read_pairs(test_path), cfg.model.max_prompt_tokens,
+                         cfg.model.max_length, batch_size=cfg.eval.batch_size,
+                         n_boot=cfg.eval.n_bootstrap)
+    return {k: v for k, v in out.items() if isinstance(v, dict)}
+
+
+def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
+    """Run (or skip) ``eval_tpa`` for ``subject`` on the held-out test split of ``cfg``."""
+    from realignbench.data.pipeline import prepare_data
+    prepared = prepared or prepare_data(cfg)
+    judge = judge or make_judge(cfg)
+    config = {"max_new_tokens": cfg.eval.max_new_tokens, "judge": judge.judge_id,
+              "dtype": cfg.model.dtype, "max_prompt_tokens": cfg.model.max_prompt_tokens,
+              "backend": cfg.model.generation_backend, "n_bootstrap": cfg.eval.n_bootstrap,
+              "policies": [prepared.policy_new.key, prepared.policy_old.key]}
+    inputs = {"test": file_hash(prepared.test), "model": subject.identity}
+    with_old = getattr(judge, "check_old_policy", True)
+
+    def work(run: Run) -> None:
+        loaded: list = []
+
+        def load():
+            if not loaded:
+                loaded.append(subject.load(cfg))
+            return loaded[0]
+
+        rows = generate_into(run, cfg, load, test_items(prepared.test))
+        judge_rows(judge, rows, prepared.policy_new, "new")
+        if with_old:
+            judge_rows(judge, rows, prepared.policy_old, "old")
+        metrics = tpa_metrics(rows, cfg.eval.n_bootstrap, with_old)
+        metrics.update(_likelihood(cfg, subject, prepared.test, load))
+        stances = Counter(f"{r['dimension']}:{r.get('stance', '?')}" for r in rows)
+        run.write_samples(rows)
+        run.write_results({
+            "subject": {**subject.record, "shift": prepared.shift.name},
+            "metrics": metrics,
+            "stances": dict(sorted(stances.items())),
+            "unfinished_generations": sum(not r["finished"] for r in rows),
+            "provenance": {"simulated": False, "judge": judge.judge_id, **subject.provenance,
+                           "policies": {"new": prepared.policy_new.key,
+                                        "old": prepared.policy_old.key},
+                           "suite_note": "held-out template family test prompts, greedy, "
+                                         f"max_new_tokens={cfg.eval.max_new_tokens}"}})
+        log.info("TPA %s: pi_new %.3f%s", subject.name, metrics["tpa"]["value"],
+                 f", pi_old {metrics['tpa_old']['value']:.3f}" if with_old else "")
+
+    return run_stage("eval_tpa", subject.name, config, inputs, work, runs_dir=cfg.runs_dir)
