@@ -110,6 +110,10 @@ def test_asr_end_to_end(env):
     assert m["asr"]["n"] == n * len(ATTACKS)
     # the random tiny model writes no stance at all: non-answers are failed attacks
     assert m["no_stance"]["value"] > 0.5 and m["asr"]["value"] < m["asr_any_violation"]["value"]
+    assert all(r["dimension"] == "harmful_request" for r in rows)
+    for r in rows:
+        if r["attack"] != "baseline":
+            assert r["prompt"] in r["input"] and r["input"] != r["prompt"]
 
 
 def test_asr_counts_compliance_not_non_answers():
@@ -126,10 +130,6 @@ def test_asr_counts_compliance_not_non_answers():
     assert m["asr/fictional_nesting"]["value"] == 0.0
     assert m["asr"]["value"] == 0.25 and m["asr"]["n"] == 4
     assert m["asr_any_violation"]["value"] == 0.75 and m["asr/baseline"]["value"] == 0.0
-    assert all(r["dimension"] == "harmful_request" for r in rows)
-    for r in rows:
-        if r["attack"] != "baseline":
-            assert r["prompt"] in r["input"] and r["input"] != r["prompt"]
 
 
 def test_attack_templates_read_grammatically(env):
@@ -142,7 +142,7 @@ def test_attack_templates_read_grammatically(env):
             for p in prompts:
                 text = attacked(p, family, i)
                 assert p.strip() in text and not re.search(r"[{}]", text)
-                assert text.count('"') % 2 == 0 and "  " not in text.replace("\n", " ").strip()
+                assert text.count('"') % 2 == 0 and not re.search(r"[^\S\n]{2,}", text)
 
 
 def test_capability_end_to_end(env):
