@@ -1,0 +1,41 @@
+"""The reproduction graph: table selection, and a real resumable pass on tiny (Table 1)."""
+import json
+
+from realignbench.config import load_config
+from realignbench.pipeline.graph import select
+from realignbench.pipeline.plan import build_plan
+
+
+def _names(steps):
+    return [s.name for s in steps]
+
+
+def test_table_selection_takes_only_what_the_table_needs():
+    cfg = load_config("tiny")
+    plan = build_plan(cfg)
+    assert len(set(_names(plan))) == len(plan)                       # unique step names
+    t5 = _names(select(plan, [5]))
+    trains = [n for n in t5 if n.startswith("train/")]
+    assert sorted(trains) == sorted(["train/old_alignment/s0", "train/naive_dpo/n24/p0/s0",
+                                     "train/trace/n24/p0/s0", "train/naive_dpo/n48/p0/s0",
+                                     "train/trace/n48/p0/s0"])
+    assert not any(n.startswith(("eval_capability/", "eval_asr/", "human_eval/")) for n in t5)
+    t8 = _names(select(plan, [8]))
+    assert "train/rdpo/n48/p0.2/s0" in t8 and "train/naive_dpo/n24/p0/s0" not in t8
+    t1 = _names(select(plan, [1]))
+    assert t1 == ["data", "judge"]
+
+
+def test_reproduce_table_1_on_tiny_then_resume_does_no_work(tmp_path, capsys):
+    from realignbench.cli import main
+    args = ["reproduce", "--preset", "tiny", "--tables", "1", "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    table = json.loads((tmp_path / "out" / "tables" / "table-1.json").read_text())
+    assert table["cells"] and all(c["value"] is not None for c in table["cells"])
+    markers = sorted((tmp_path / "runs").glob("*/*/COMPLETED"))
+    stamps = [m.stat().st_mtime_ns for m in markers]
+    capsys.readouterr()
+    assert main(args) == 0                                           # second pass: all skipped
+    assert [m.stat().st_mtime_ns for m in markers] == stamps
+    assert sorted((tmp_path / "runs").glob("*/*/COMPLETED")) == markers
