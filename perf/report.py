@@ -85,9 +85,14 @@ def _machine(records: list[dict]) -> list[str]:
              f"- git commit {m['git_commit']}", "- load average (1, 5, 15 min) per benchmark:"]
     for r in records:
         if "machine" in r:
+            quiet = r.get("quiet") or {}
+            note = (f" (run waited {quiet['waited_s']} s for load < {quiet['max_load']}; "
+                    f"{'reached' if quiet['quiet'] else 'NOT reached: contended'})"
+                    if quiet else "")
             lines.append(f"  - {r['benchmark']} {r.get('preset', '')}: start "
                          f"{r['machine']['loadavg_start']}, end "
-                         f"{r['machine'].get('loadavg_end', '–')}, elapsed {r['elapsed_s']} s")
+                         f"{r['machine'].get('loadavg_end', '–')}, elapsed {r['elapsed_s']} s"
+                         + note)
     return lines + [""]
 
 

@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from perf.machine import loadavg, machine_info   # noqa: E402
-from perf.timing import LOCK_PATH, cpu_lock      # noqa: E402
+from perf.timing import LOCK_PATH, cpu_lock, wait_for_quiet  # noqa: E402
 
 BENCHES = ("impact", "train", "generate", "e2e")
 
@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                         "with --quick)")
     p.add_argument("--runs-dir", default="runs", help="where `make reproduce` keeps run records")
     p.add_argument("--profile", action="store_true", help="profile even when targets are met")
+    p.add_argument("--max-load", type=float, default=1.0,
+                   help="after taking the lock, wait until the 1-min load average is below this")
+    p.add_argument("--max-wait", type=float, default=900,
+                   help="seconds to wait for --max-load before measuring anyway (recorded)")
     p.add_argument("--no-lock", action="store_true",
                    help="do not take /tmp/realignbench-cpu.lock (the caller holds it)")
     args = p.parse_args(argv)
@@ -108,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = [step for step in PLANS[mode] if not only or step[0] in only]
     log(f"waiting for {'(no lock)' if args.no_lock else LOCK_PATH}")
     with cpu_lock(not args.no_lock):
+        quiet = wait_for_quiet(args.max_load, args.max_wait, log)
         for bench, preset, kwargs in plan:
             log(f"== {bench} {preset} {kwargs}")
             record = run_one(bench, preset, kwargs, args)
-            record.update(mode=mode, command=command, params=kwargs, preset=preset)
+            record.update(mode=mode, command=command, params=kwargs, preset=preset, quiet=quiet)
             path = result_path(results_dir, bench, preset, mode)
             write_result(path, record)
             log(f"-> {path}")

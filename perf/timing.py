@@ -39,6 +39,22 @@ def cpu_lock(enabled: bool = True):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def wait_for_quiet(max_load: float, max_wait_s: float, log: Callable[[str], None] = print
+                   ) -> dict:
+    """Wait (up to ``max_wait_s``) until the 1-minute load average drops below ``max_load``:
+    processes outside the lock would otherwise share the cores with the benchmark, and with
+    OpenMP threads spinning at barriers that can slow it down many times over."""
+    start = time.perf_counter()
+    load = loadavg()
+    while load and load[0] >= max_load and time.perf_counter() - start < max_wait_s:
+        log(f"load average {load[0]} >= {max_load}: waiting for the machine to quiet down")
+        time.sleep(30)
+        load = loadavg()
+    waited = time.perf_counter() - start
+    return {"max_load": max_load, "waited_s": round(waited, 1), "load1": load[0] if load else None,
+            "quiet": bool(load) and load[0] < max_load}
+
+
 def measure(fn: Callable[[], object]) -> tuple[dict, object]:
     load = loadavg()
     cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -76,7 +76,7 @@ def test_report_marks_a_missed_target():
 def test_quick_perf_run_on_tiny(tmp_path):
     from perf.run import main
     docs = tmp_path / "performance.md"
-    assert main(["--quick", "--no-lock", "--results-dir", str(tmp_path),
+    assert main(["--quick", "--no-lock", "--max-wait", "0", "--results-dir", str(tmp_path),
                  "--docs", str(docs), "--runs-dir", str(tmp_path / "runs")]) == 0
     impact = json.loads((tmp_path / "quick-impact-tiny.json").read_text())["result"]
     assert impact["agreement"]["jvp_vs_autograd_batch1"] < 1e-4        # tiny runs in fp32
