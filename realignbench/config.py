@@ -83,6 +83,8 @@ class EvalConfig:
         "local_knowledge_mcq", "local_arith_exact", "local_commonsense_completion",
         "local_hard_mcq"])
     capability_limit: int = 0        # 0 = all items
+    tpa_n_prompts: int = 0           # generative TPA on a seeded subsample of test prompts; 0 = all
+    tpa_likelihood: bool = True      # report likelihood TPA (eval_likelihood_tpa run) beside it
     asr_n_prompts: int = 40
     judge: str = "embedding"         # ORACLES name that judges generated text (TPA, ASR)
     judge_train_n: int = 2400        # labelled training-family responses for the stance probes

@@ -145,5 +145,5 @@ def test_lm_eval_scores_local_suites_from_the_package(invert, tmp_path, monkeypa
         assert m["value"] == (0.0 if invert else 1.0), name
         assert out["suites"][name]["chance"] == SUITES[name].chance
         assert out["suites"][name]["lm_eval_value"] == m["value"]
-    assert res["n-shot"]["local_knowledge_mcq"] == 5
+    assert res["n-shot"]["local_knowledge_mcq"] == 0
     assert res["n-shot"]["local_arith_exact"] == 4

@@ -92,6 +92,15 @@ def test_tpa_resumes_from_saved_generations(env, monkeypatch):
     assert len(read_jsonl(run.path("samples.jsonl"))) == cfg.data.n_test
 
 
+def test_tpa_prompt_subsample_is_seeded_and_shared(env):
+    from realignbench.bench.tpa import tpa_items
+    test = env["prepared"].test
+    a, b, c = tpa_items(test, 10, 0), tpa_items(test, 10, 0), tpa_items(test, 10, 1)
+    assert len(a) == 10 and [x["id"] for x in a] == [x["id"] for x in b]
+    assert [x["id"] for x in a] != [x["id"] for x in c]
+    assert len(tpa_items(test)) == env["cfg"].data.n_test
+
+
 def test_asr_end_to_end(env):
     cfg, prepared = env["cfg"], env["prepared"]
     assert forbidden_dimensions(prepared.policy_old, prepared.policy_new) == ["harmful_request"]

@@ -10,6 +10,7 @@ last saved generation. The likelihood form (training issue) is reported beside i
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -64,25 +65,26 @@ def tpa_metrics(rows: list[dict], n_boot: int, with_old: bool) -> dict[str, dict
     return m
 
 
-def test_items(test_path) -> list[dict[str, Any]]:
+def tpa_items(test_path, n: int = 0, seed: int = 0) -> list[dict[str, Any]]:
+    """One item per held-out pair; ``n`` > 0 keeps a seeded sample (the same for every model)."""
     from realignbench.data.schema import read_pairs
-    return [{"id": p.id, "input": p.prompt, "prompt": p.prompt,
-             "dimension": p.meta.get("dimension", ""), "context": p.meta.get("context", "none"),
-             "category": p.category} for p in read_pairs(test_path)]
+    items = [{"id": p.id, "input": p.prompt, "prompt": p.prompt,
+              "dimension": p.meta.get("dimension", ""), "context": p.meta.get("context", "none"),
+              "category": p.category} for p in read_pairs(test_path)]
+    if 0 < n < len(items):
+        keep = set(random.Random(f"tpa:{seed}").sample(range(len(items)), n))
+        items = [it for i, it in enumerate(items) if i in keep]
+    return items
 
 
-def _likelihood(cfg, subject: Subject, test_path, model_tok) -> dict[str, Any]:
-    """Likelihood TPA from the training subsystem, if it is installed."""
-    try:
-        from realignbench.train.likelihood_tpa import likelihood_tpa
-    except ImportError:
-        return {}
-    from realignbench.data.schema import read_pairs
-    model, tok = model_tok() if callable(model_tok) else model_tok
-    out = likelihood_tpa(model, tok, read_pairs(test_path), cfg.model.max_prompt_tokens,
-                         cfg.model.max_length, batch_size=cfg.eval.batch_size,
-                         n_boot=cfg.eval.n_bootstrap)
-    return {k: v for k, v in out.items() if isinstance(v, dict)}
+def _likelihood(cfg, subject: Subject, test_path) -> tuple[dict[str, Any], str | None]:
+    """Likelihood TPA (training subsystem's ``eval_likelihood_tpa`` stage, reused when it has
+    already run for this model and test set) and the run directory it came from."""
+    if not cfg.eval.tpa_likelihood:
+        return {}, None
+    from realignbench.train.likelihood_tpa import likelihood_tpa_stage
+    run = likelihood_tpa_stage(cfg, subject.run_dir or subject.model_spec, test_path)
+    return dict(run.results()["metrics"]), str(run.dir)
 
 
 def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
@@ -93,24 +95,21 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
     config = {"max_new_tokens": cfg.eval.max_new_tokens, "judge": judge.judge_id,
               "dtype": cfg.model.dtype, "max_prompt_tokens": cfg.model.max_prompt_tokens,
               "backend": cfg.model.generation_backend, "n_bootstrap": cfg.eval.n_bootstrap,
+              "n_prompts": cfg.eval.tpa_n_prompts, "seed": cfg.seeds[0],
+              "likelihood": cfg.eval.tpa_likelihood,
               "policies": [prepared.policy_new.key, prepared.policy_old.key]}
     inputs = {"test": file_hash(prepared.test), "model": subject.identity}
     with_old = getattr(judge, "check_old_policy", True)
 
     def work(run: Run) -> None:
-        loaded: list = []
-
-        def load():
-            if not loaded:
-                loaded.append(subject.load(cfg))
-            return loaded[0]
-
-        rows = generate_into(run, cfg, load, test_items(prepared.test))
+        items = tpa_items(prepared.test, cfg.eval.tpa_n_prompts, cfg.seeds[0])
+        rows = generate_into(run, cfg, lambda: subject.load(cfg), items)
         judge_rows(judge, rows, prepared.policy_new, "new")
         if with_old:
             judge_rows(judge, rows, prepared.policy_old, "old")
         metrics = tpa_metrics(rows, cfg.eval.n_bootstrap, with_old)
-        metrics.update(_likelihood(cfg, subject, prepared.test, load))
+        likelihood, likelihood_run = _likelihood(cfg, subject, prepared.test)
+        metrics.update(likelihood)
         stances = Counter(f"{r['dimension']}:{r.get('stance', '?')}" for r in rows)
         run.write_samples(rows)
         run.write_results({
@@ -118,6 +117,7 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
             "metrics": metrics,
             "stances": dict(sorted(stances.items())),
             "unfinished_generations": sum(not r["finished"] for r in rows),
+            "likelihood_tpa_run": likelihood_run,
             "provenance": {"simulated": False, "judge": judge.judge_id, **subject.provenance,
                            "policies": {"new": prepared.policy_new.key,
                                         "old": prepared.policy_old.key},

@@ -24,8 +24,9 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
-    Suite("local_knowledge_mcq", "acc,none", 0.25, True, "MMLU",
-          "simple-fact 4-way MCQ generated from hand-written facts; 5-shot, letter scoring"),
+    Suite("local_knowledge_mcq", "acc_norm,none", 0.25, True, "MMLU",
+          "simple-fact 4-way MCQ generated from hand-written facts; 0-shot, option text "
+          "scored as in lm-eval's mmlu_continuation"),
     Suite("local_arith_exact", "exact_match,flexible-extract", 0.0, True, "GSM8K",
           "templated arithmetic word problems, 4-shot, greedy, exact match on the integer"),
     Suite("local_commonsense_completion", "acc_norm,none", 0.25, True, "HellaSwag",
