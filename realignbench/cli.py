@@ -38,7 +38,11 @@ def config_from_args(args: argparse.Namespace):
     overrides = list(args.overrides)
     if args.runs_dir:
         overrides.append(f"runs_dir={args.runs_dir}")
-    return load_config(args.preset, overrides)
+    cfg = load_config(args.preset, overrides)
+    if cfg.model.threads:                # every stage of the command, not only model loads
+        import torch
+        torch.set_num_threads(cfg.model.threads)
+    return cfg
 
 
 def _cmd_validate(args) -> int:
