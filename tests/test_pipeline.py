@@ -26,6 +26,18 @@ def test_table_selection_takes_only_what_the_table_needs():
     assert t1 == ["data", "judge"]
 
 
+def test_plan_order_trains_trace_first_and_defers_capability_and_asr():
+    plan = build_plan(load_config("tiny"))
+    names = _names(plan)
+    for i, step in enumerate(plan):                     # every dependency runs before its step
+        assert all(names.index(d) < i for d in step.deps), step.name
+    method_trains = [n for n in names if n.startswith("train/") and "old_alignment" not in n]
+    assert method_trains[0].startswith("train/trace/")
+    slow = [i for i, s in enumerate(plan) if s.kind in ("eval_capability", "eval_asr")]
+    rest = [i for i, s in enumerate(plan) if s.kind not in ("eval_capability", "eval_asr")]
+    assert slow and min(slow) > max(rest)
+
+
 def test_reproduce_table_1_on_tiny_then_resume_does_no_work(tmp_path, capsys):
     from realignbench.cli import main
     args = ["reproduce", "--preset", "tiny", "--tables", "1", "--runs-dir", str(tmp_path / "runs"),

@@ -18,6 +18,11 @@ SIZE_METHODS = ("naive_dpo", "trace")              # Table 5
 NOISE_METHODS = ("dpo_gold", "u2a", "trace", "rdpo")  # Table 8
 HUMAN_METHODS = ("dpo_gold", "trace", "u2a")       # Table 2
 CAPABILITY_ASR = {"base", "old_alignment", *MAIN, *ABLATIONS}   # Tables 3, 4, 6, 7
+# Training order: TRACE first, then the baselines, so that a partial run already answers the
+# headline comparison. Capability and ASR (the slowest evaluations) run after all training and
+# TPA steps for the same reason.
+FIRST = ("trace", "naive_dpo", "dpo_gold", "u2a", "rdpo")
+DEFERRED_KINDS = ("eval_capability", "eval_asr")
 ALL_TABLES = frozenset(range(1, 9))
 
 # Seconds per unit cost (train: per pair) by model preset, for the first ETA; replaced by this
@@ -81,7 +86,7 @@ def build_plan(cfg) -> list[Step]:
                           deps=("data", "base"), tables=ALL_TABLES - {1}, cost=3 * largest))
         steps += _model_steps(cfg, f"old_alignment/s{seed}", "old_alignment", seed, largest, 0.0,
                               {7}, mref)
-        runs = [(m, largest, 0.0) for m in (*MAIN, *ABLATIONS)]
+        runs = [(m, largest, 0.0) for m in (*FIRST, *ABLATIONS)]
         runs += [(m, n, 0.0) for n in sizes[:-1] for m in SIZE_METHODS]
         runs += [(m, largest, p) for p in noises if p > 0 for m in NOISE_METHODS]
         for method, size, noise in runs:
@@ -99,4 +104,11 @@ def build_plan(cfg) -> list[Step]:
         steps.append(Step(f"human_eval/s{seed}", "human_eval",
                           lambda out, d=human_deps: stages.human_eval(cfg, out, d),
                           deps=("data", *human_deps), tables=frozenset({2})))
-    return steps
+    return _deferred_last(steps)
+
+
+def _deferred_last(steps: list[Step]) -> list[Step]:
+    """Plan order with the slow capability/ASR evaluations moved to the end (their
+    dependencies are all earlier, so the order stays valid)."""
+    return ([s for s in steps if s.kind not in DEFERRED_KINDS]
+            + [s for s in steps if s.kind in DEFERRED_KINDS])
