@@ -57,8 +57,14 @@ class _Setup:
         self.beta = trainer.cfg.train.beta
 
     def shard(self) -> list[list[int]]:
+        """This process's examples in micro-batches of similar length (scores are placed by
+        index, so order is free; sorting cuts the padding a batched forward computes on)."""
         mine = list(range(self.acc.process_index, len(self.enc), self.acc.num_processes))
+        mine.sort(key=self.length, reverse=True)
         return [mine[i:i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+
+    def length(self, i: int) -> int:
+        return max(len(self.enc.seqs[s].input_ids) for s in self.enc.rows[i])
 
     def batch(self, ids: list[int]):
         batch = collate(self.enc, ids).to(self.acc.device)
