@@ -216,15 +216,28 @@ def run_dir_for(stage: str, name: str, key: str, runs_dir: Path | str = "runs") 
     return Path(runs_dir) / stage / f"{name}-{key[:12]}"
 
 
+# A stage's code version, part of its run key: bump a stage's number when a code change alters
+# what the stage computes, so that runs made by the old code count as stale (as lm-eval versions
+# its tasks). Version 1 is implicit and leaves the key as it was before versions existed.
+STAGE_VERSIONS: dict[str, int] = {}
+
+
+def stage_key(stage: str, config: dict[str, Any], inputs: dict[str, Any]) -> str:
+    version = STAGE_VERSIONS.get(stage, 1)
+    if version == 1:
+        return content_hash(stage, config, inputs)
+    return content_hash(stage, config, inputs, {"stage_version": version})
+
+
 def run_stage(stage: str, name: str, config: dict[str, Any], inputs: dict[str, Any],
               work: Callable[[Run], None], runs_dir: Path | str = "runs",
               force: bool = False, **env_extra: Any) -> Run:
     """Run ``work(run)`` in the run directory for (stage, config, inputs) unless already done.
 
-    The key hashes the resolved config and the inputs (files by content), so a changed input
-    gives a new run directory and an unchanged one is skipped.
+    The key hashes the resolved config, the inputs (files by content) and the stage's code
+    version, so a changed input gives a new run directory and an unchanged one is skipped.
     """
-    key = content_hash(stage, config, inputs)
+    key = stage_key(stage, config, inputs)
     run = Run(run_dir_for(stage, name, key, runs_dir), stage, key)
     if run.completed and not force:
         log.info("skip %s %s: completed run %s", stage, name, run.dir)

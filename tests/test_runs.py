@@ -43,6 +43,23 @@ def test_run_stage_writes_records_and_skips_completed(tmp_path):
     assert other.dir != run.dir and calls == [1, 1]
 
 
+def test_bumping_a_stage_version_makes_its_old_runs_stale(tmp_path, monkeypatch):
+    from realignbench import runs
+    calls = []
+
+    def work(run):
+        calls.append(1)
+        run.write_results({})
+
+    kwargs = dict(config={"x": 1}, inputs={}, work=work, runs_dir=tmp_path)
+    first = run_stage("demo", "demo", **kwargs)
+    assert first.key == runs.content_hash("demo", {"x": 1}, {})     # version 1: key unchanged
+    monkeypatch.setitem(runs.STAGE_VERSIONS, "demo", 2)
+    second = run_stage("demo", "demo", **kwargs)
+    assert second.dir != first.dir and calls == [1, 1]
+    assert run_stage("demo", "demo", **kwargs).dir == second.dir and calls == [1, 1]
+
+
 def test_killed_stage_resumes_from_saved_items(tmp_path):
     def crash(run):
         run.append_samples([{"i": 0}, {"i": 1}])
