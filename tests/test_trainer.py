@@ -203,3 +203,12 @@ def test_lora_layers_puts_adapters_on_the_last_layers_only(tmp_path):
     assert trainer.evaluate(_examples("sft"))["loss"] < before
     with pytest.raises(ValueError, match="lora_layers=9"):
         _model(tiny_config("train.lora_layers=9"))
+
+
+def test_methods_epochs_do_not_enter_the_m_ref_run_key():
+    from realignbench.train.api import training_config
+    one, three = tiny_config(), tiny_config("train.epochs=3")
+    assert training_config(one, "old_alignment", 0) == training_config(three, "old_alignment", 0)
+    assert training_config(one, "dpo", 0) != training_config(three, "dpo", 0)
+    longer = tiny_config("methods.old_alignment.sft_epochs=2")
+    assert training_config(one, "old_alignment", 0) != training_config(longer, "old_alignment", 0)

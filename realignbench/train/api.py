@@ -56,9 +56,12 @@ def training_config(cfg: Config, method: str, seed: int) -> dict:
     and generation backend do not retrain)."""
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
              if k not in ("threads", "generation_backend")}
+    train = dataclasses.asdict(cfg.train)
+    if METHODS.get(method).load().own_epochs:       # e.g. M_ref: the methods' epochs do not
+        train.pop("epochs")                         # retrain it
     return {"method": method, "preset": cfg.preset, "seed": seed,
             "options": dataclasses.asdict(cfg.method_options(method)),
-            "model": model, "train": dataclasses.asdict(cfg.train)}
+            "model": model, "train": train}
 
 
 def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: str | Path | Run,

@@ -65,5 +65,5 @@ def old_alignment(ctx, pairs, opts: OldAlignmentOptions) -> dict:
 
 SFT = Method(SftOptions, build=sft_examples)
 DPO = Method(DpoOptions, build=dpo_examples)
-OLD_ALIGNMENT = Method(OldAlignmentOptions, run=old_alignment, starts_from="base",
+OLD_ALIGNMENT = Method(OldAlignmentOptions, run=old_alignment, starts_from="base", own_epochs=True,
                        save_merged=True)

@@ -94,6 +94,8 @@ class Method:
     run: RunFn | None = None
     starts_from: str = "m_ref"       # "m_ref": the π_old-aligned model; "base": the preset
     save_merged: bool = False        # also write model/ (merged) — M_ref, loaded as θ_ref
+    own_epochs: bool = False         # its phases take their epochs from its options, so
+                                     # train.epochs is not part of its run key
 
     def __post_init__(self):
         if (self.build is None) == (self.run is None):
