@@ -166,7 +166,9 @@ def _e2e(res: dict) -> list[str]:
             for stage, s in res["stages"].items()]
     return _table(["stage", "runs", "total wall (s)", "runs (name wall_s)"], rows) + [
         f"Total over recorded runs: {res['total_wall_s']} s (each run's own wall time; runs "
-        "skipped as already complete cost ~0).", ""]
+        "skipped as already complete cost ~0; an eval_tpa run's time includes the "
+        "eval_likelihood_tpa run it starts, so the total counts those twice; every run in the "
+        "runs directory is listed, superseded ones included).", ""]
 
 
 def render(records: list[dict], mode: str) -> str:
