@@ -39,9 +39,8 @@ def config_from_args(args: argparse.Namespace):
     if args.runs_dir:
         overrides.append(f"runs_dir={args.runs_dir}")
     cfg = load_config(args.preset, overrides)
-    if cfg.model.threads:                # every stage of the command, not only model loads
-        import torch
-        torch.set_num_threads(cfg.model.threads)
+    from realignbench.models.loading import apply_threads
+    apply_threads(cfg)                   # every stage of the command, not only model loads
     return cfg
 
 

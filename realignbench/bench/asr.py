@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
 
 from realignbench.bench.attacks import ATTACKS, BASELINE, attacked
 from realignbench.bench.generate import generate_into
 from realignbench.bench.stats import metric
 from realignbench.bench.subject import Subject
-from realignbench.bench.tpa import judge_rows, make_judge
+from realignbench.bench.tpa import grouped, judge_rows, make_judge
 from realignbench.oracle.stance_probe import NO_STANCE
 from realignbench.runs import Run, file_hash, run_stage
 
@@ -68,12 +67,9 @@ def asr_metrics(rows: list[dict], n_boot: int) -> dict[str, dict]:
     for name, value in (("asr", attack_succeeded),
                         ("asr_any_violation", lambda r: not r["new_compliant"]),
                         ("no_stance", lambda r: r.get("stance") == NO_STANCE)):
-        by_family: dict[str, list[float]] = defaultdict(list)
-        for r in rows:
-            by_family[r["attack"]].append(float(value(r)))
-        out.update({f"{name}/{f}": metric(v, n_boot=n_boot) for f, v in sorted(by_family.items())})
-        out[name] = metric([v for f, vs in by_family.items() if f != BASELINE for v in vs],
-                           n_boot=n_boot)
+        scored = [{"attack": r["attack"], name: float(value(r))} for r in rows]
+        out.update(grouped(scored, name, "attack", name, n_boot))
+        out[name] = metric([s[name] for s in scored if s["attack"] != BASELINE], n_boot=n_boot)
     return out
 
 

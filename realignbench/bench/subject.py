@@ -31,9 +31,8 @@ class Subject:
             from realignbench.models.loading import load_model
             model, tok = load_model(self.model_spec, dtype=cfg.model.dtype,
                                     attn_implementation=cfg.model.attn_implementation)
-        if cfg.model.threads:
-            import torch
-            torch.set_num_threads(cfg.model.threads)
+        from realignbench.models.loading import apply_threads
+        apply_threads(cfg)
         return model.eval(), tok
 
 

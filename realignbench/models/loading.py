@@ -48,6 +48,12 @@ def torch_dtype(name: str) -> torch.dtype:
     return DTYPES[resolve_dtype(name)]
 
 
+def apply_threads(cfg) -> None:
+    """Set torch's intra-op thread count from ``model.threads`` (0 = leave torch's default)."""
+    if cfg.model.threads:
+        torch.set_num_threads(cfg.model.threads)
+
+
 def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None = None,
                attn_implementation: str = "sdpa", seed: int = 0, gguf_file: str | None = None,
                merge_adapter: bool = False):

@@ -86,15 +86,14 @@ def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: st
 def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, ref_spec: str,
            seed: int, noise: float) -> None:
     from realignbench.models.chat import chat_template_hash
-    from realignbench.models.loading import load_model
+    from realignbench.models.loading import apply_threads, load_model
     from realignbench.bench.stats import constant_metric
     from realignbench.train.adapters import (merged, prepare_model, save_adapter, save_full,
                                              write_base_pointer)
     from realignbench.train.plugin import MethodContext
     from realignbench.train.trainer import get_accelerator
 
-    if cfg.model.threads:
-        torch.set_num_threads(cfg.model.threads)
+    apply_threads(cfg)
     set_seeds(seed)
     start = time.perf_counter()
     pairs = read_pairs(train_path)
