@@ -7,6 +7,7 @@ RB := $(VENV)/bin/realignbench
 PRESET ?= smol
 SEEDS ?=
 SHIFT ?=
+JOBS ?=
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -53,8 +54,9 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow and not browser" tests
 
 # The whole pipeline, resumable (completed stages are skipped by content hash), then every
-# table, the leaderboard and CLAIMS.md under out/$(PRESET)/. PRESET=, SEEDS= (e.g. 0,1,2), SHIFT=.
-OVERRIDES = $(if $(SEEDS),seeds=[$(SEEDS)]) $(if $(SHIFT),data.shift=$(SHIFT))
+# table, the leaderboard and CLAIMS.md under out/$(PRESET)/. PRESET=, SEEDS= (e.g. 0,1,2), SHIFT=,
+# JOBS= (worker processes; default one per core up to 4 on CPU, 1 with CUDA).
+OVERRIDES = $(if $(JOBS),--jobs $(JOBS)) $(if $(SEEDS),seeds=[$(SEEDS)]) $(if $(SHIFT),data.shift=$(SHIFT))
 reproduce: install prefetch
 	$(RB) reproduce --preset $(PRESET) $(OVERRIDES)
 

@@ -45,6 +45,7 @@ def render_reports(cfg, runs: list[Run], out: Path, tables: list[int] | None) ->
 
 def cmd_reproduce(args) -> int:
     from realignbench.pipeline.graph import execute, select
+    from realignbench.pipeline.parallel import default_jobs, execute_parallel
     from realignbench.pipeline.plan import PRIOR, build_plan
     cfg = config_from_args(args)
     tables = _tables(args.tables)
@@ -53,7 +54,13 @@ def cmd_reproduce(args) -> int:
     print(f"reproduce: preset {cfg.preset}, shift {cfg.data.shift}, seeds {cfg.seeds}, "
           f"{len(steps)} steps -> runs in {cfg.runs_dir}/, reports in {out}/", flush=True)
     start = time.perf_counter()
-    outputs = execute(steps, prior=PRIOR.get(cfg.model.preset, PRIOR['smol']), echo=lambda s: print(s, flush=True))
+    prior = PRIOR.get(cfg.model.preset, PRIOR["smol"])
+    echo = lambda line: print(line, flush=True)            # noqa: E731
+    jobs = default_jobs() if args.jobs == "auto" else int(args.jobs)
+    if jobs > 1:
+        execute_parallel(cfg, steps, jobs, prior, echo)
+        echo("collecting the run records (every step is now a completed run)")
+    outputs = execute(steps, prior=prior, echo=echo)
     runs = [v for v in outputs.values() if isinstance(v, Run)]
     if "data" in outputs:
         runs += [outputs["data"].data_run, outputs["data"].triage_run]
@@ -70,5 +77,8 @@ def register(sub) -> None:
     p.add_argument("--tables", default=None,
                    help="only what these tables need, e.g. '5' or '3,4' [all]")
     p.add_argument("--out", default=None, help="report directory [out/<preset>]")
+    p.add_argument("--jobs", default="auto",
+                   help="worker processes, each on cores/jobs threads; 1 = in this process "
+                        "[auto: one per core up to 4 on CPU, 1 with CUDA]")
     add_config_args(p)
     p.set_defaults(func=cmd_reproduce)

@@ -2,7 +2,8 @@
 
 Every step calls a stage function that goes through :func:`realignbench.runs.run_stage`, so a
 step whose inputs hash to a completed run is skipped and a killed pipeline resumes where it
-stopped. Steps run one at a time: on a 2-core CPU, parallel stages only fight over the cores.
+stopped. :func:`execute` runs steps one at a time in this process;
+:mod:`realignbench.pipeline.parallel` runs them on worker processes.
 """
 from __future__ import annotations
 
@@ -70,15 +71,15 @@ def execute(steps: list[Step], prior: dict[str, float] | None = None,
         if missing:
             raise RuntimeError(f"step {step.name} needs {missing}, which did not run before it")
         remaining = sum(eta.estimate(s) for s in steps[i - 1:])
-        echo(f"[{i}/{len(steps)}] {step.name}  (this ≲{_fmt(eta.estimate(step))}, "
-             f"remaining ≲{_fmt(remaining)}, elapsed {_fmt(time.perf_counter() - started)})")
+        echo(f"[{i}/{len(steps)}] {step.name}  (this ≲{fmt_seconds(eta.estimate(step))}, "
+             f"remaining ≲{fmt_seconds(remaining)}, elapsed {fmt_seconds(time.perf_counter() - started)})")
         t0 = time.perf_counter()
         outputs[step.name] = step.work(outputs)
         eta.record(step, time.perf_counter() - t0)
-    echo(f"pipeline: {len(steps)} steps in {_fmt(time.perf_counter() - started)}")
+    echo(f"pipeline: {len(steps)} steps in {fmt_seconds(time.perf_counter() - started)}")
     return outputs
 
 
-def _fmt(seconds: float) -> str:
+def fmt_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

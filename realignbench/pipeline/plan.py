@@ -28,8 +28,8 @@ ALL_TABLES = frozenset(range(1, 9))
 # Seconds per unit cost (train: per pair) by model preset, for the first ETA; replaced by this
 # pipeline's own measurements as soon as a step of the kind has run.
 PRIOR = {
-    "smol": {"data": 5, "judge": 60, "train": 0.35, "eval_tpa": 60, "eval_capability": 90,
-             "eval_asr": 30, "human_eval": 10},
+    "smol": {"data": 5, "judge": 60, "train": 2.5, "eval_tpa": 180, "eval_capability": 240,
+             "eval_asr": 90, "human_eval": 10},          # one thread, 2026-11-23 measurements
     "tiny": {"data": 2, "judge": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
              "eval_asr": 3, "human_eval": 2},
 }

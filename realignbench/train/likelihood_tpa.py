@@ -20,7 +20,7 @@ from realignbench.data.schema import Pair
 from realignbench.train.batching import EncodedExamples
 from realignbench.train.examples import Preference
 from realignbench.train.pairs import complies
-from realignbench.train.reference import compute_logps, has_adapters, reference_mode
+from realignbench.train.reference import compute_logps, has_adapters, reference_logps
 
 
 def compliant_and_violating(pair: Pair) -> tuple[str, str] | None:
@@ -66,8 +66,9 @@ def likelihood_tpa(model, tokenizer, pairs: Sequence[Pair], max_prompt_tokens: i
         for name, values in sorted(groups.items()):
             out[f"likelihood_tpa/per_token/{name}"] = metric(values, n_boot)
     if implicit and has_adapters(model):
-        with reference_mode(model):
-            ref = compute_logps(model, enc, seqs, batch_size, device, desc="reference")
+        # Cached by the frozen weights' fingerprint: every method trained from the same M_ref
+        # shares these, so only the first evaluation pays for the reference pass.
+        ref = reference_logps(model, enc, batch_size, device)
         ratio = logp - ref
         out["likelihood_tpa/implicit"] = metric((ratio[good] > ratio[bad]).double().tolist(),
                                                 n_boot)
