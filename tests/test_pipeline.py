@@ -51,3 +51,40 @@ def test_reproduce_table_1_on_tiny_then_resume_does_no_work(tmp_path, capsys):
     assert main(args) == 0                                           # second pass: all skipped
     assert [m.stat().st_mtime_ns for m in markers] == stamps
     assert sorted((tmp_path / "runs").glob("*/*/COMPLETED")) == markers
+
+
+def test_parallel_workers_run_the_graph_and_a_sequential_pass_then_does_no_work(tmp_path, capsys):
+    from realignbench.cli import main
+    common = ["reproduce", "--preset", "tiny", "--tables", "5", "--runs-dir",
+              str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    assert main([*common, "--jobs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "parallel: 2 workers" in printed and "done  train/trace/n24/p0/s0" in printed
+    logs = "".join(p.read_text() for p in (tmp_path / "runs" / "logs").glob("worker-*.log"))
+    assert "=== step train/old_alignment/s0" in logs
+    markers = sorted((tmp_path / "runs").glob("*/*/COMPLETED"))
+    stamps = [m.stat().st_mtime_ns for m in markers]
+    assert main([*common, "--jobs", "1"]) == 0                       # same run keys: all skipped
+    assert [m.stat().st_mtime_ns for m in markers] == stamps
+    table = json.loads((tmp_path / "out" / "tables" / "table-5.json").read_text())
+    assert table["cells"] and all(c["value"] is not None for c in table["cells"])
+
+
+def test_a_step_failing_in_a_worker_stops_the_pass_with_its_error(tmp_path, capsys):
+    from realignbench.cli import main
+    rc = main(["reproduce", "--preset", "tiny", "--tables", "1", "--jobs", "2", "--runs-dir",
+               str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "eval.judge=label"])
+    captured = capsys.readouterr()
+    assert rc == 2 and "FAILED judge: ValueError" in captured.out
+    assert "eval.judge='label'" in captured.err
+    assert not (tmp_path / "out" / "tables").exists()
+
+
+def test_critical_first_puts_the_most_waited_on_steps_first():
+    from realignbench.pipeline.parallel import _critical_first
+    steps = build_plan(load_config("tiny"))
+    ordered = [s.name for s in sorted(steps, key=_critical_first(steps))]
+    assert ordered[:2] == ["data", "base"]
+    assert ordered.index("train/old_alignment/s0") < ordered.index("eval_tpa/base")
+    assert ordered.index("train/old_alignment/s0") < min(
+        i for i, n in enumerate(ordered) if n.startswith("train/trace/"))

@@ -73,13 +73,13 @@ def _run_step(name: str) -> tuple[str, float]:
 def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
                      echo: Callable[[str], None] = print) -> None:
     """Run ``steps`` (a dependency-closed, plan-ordered list) on ``jobs`` worker processes,
-    starting each step as soon as its dependencies are done, in plan order."""
+    starting each step as soon as its dependencies are done, those with most dependents first."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     log_dir = Path(cfg.runs_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     echo(f"parallel: {jobs} workers x {threads} thread(s); worker logs in {log_dir}/")
     eta, done, running = Eta(prior), set(), {}
-    pending = list(steps)
+    pending = sorted(steps, key=_critical_first(steps))
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(cfg, threads, str(log_dir))) as pool:
@@ -101,13 +101,25 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
                 try:
                     log, seconds = result.get()
                 except Exception as err:
+                    echo(f"      FAILED {name}: {type(err).__name__}: {err} (worker logs in "
+                         f"{log_dir}/); waiting for the running steps, then stopping")
                     _drain(running)
-                    raise RuntimeError(f"step {name} failed: {err!r} (its worker's log is in "
-                                       f"{log_dir}/)") from err
+                    raise
                 done.add(name)
                 eta.record(step, seconds)
                 echo(f"      done  {name} in {fmt_seconds(seconds)} ({log})")
     echo(f"parallel: {len(steps)} steps in {fmt_seconds(time.perf_counter() - started)}")
+
+
+def _critical_first(steps: list[Step]) -> Callable[[Step], tuple[int, int]]:
+    """Sort key: steps that more later steps wait on first (M_ref before any evaluation of the
+    base model), then plan order."""
+    dependents: dict[str, set[str]] = {s.name: set() for s in steps}
+    for step in reversed(steps):                      # plan order: dependents come later
+        for dep in step.deps:
+            dependents[dep] |= {step.name} | dependents[step.name]
+    order = {s.name: i for i, s in enumerate(steps)}
+    return lambda s: (-len(dependents[s.name]), order[s.name])
 
 
 def _drain(running: dict) -> None:
