@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, wait
 import os
 import sys
 import time
@@ -81,25 +82,27 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     eta, done, running = Eta(prior), set(), {}
     pending = sorted(steps, key=_critical_first(steps))
     started = time.perf_counter()
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(cfg, threads, str(log_dir))) as pool:
+    # A worker that dies (OOM kill) breaks the pool and fails its step instead of hanging.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker,
+                             initargs=(cfg, threads, str(log_dir))) as pool:
         while pending or running:
             for step in [s for s in pending if all(d in done for d in s.deps)]:
                 if len(running) >= jobs:
                     break
                 pending.remove(step)
-                running[step.name] = (step, pool.apply_async(_run_step, (step.name,)))
+                running[step.name] = (step, pool.submit(_run_step, step.name))
                 left = sum(eta.estimate(s) for s in pending) / jobs
                 echo(f"[{len(done) + len(running)}/{len(steps)}] start {step.name}  "
                      f"(≲{fmt_seconds(eta.estimate(step))}, then ≲{fmt_seconds(left)} queued; "
                      f"elapsed {fmt_seconds(time.perf_counter() - started)})")
             time.sleep(0.2)
-            for name, (step, result) in list(running.items()):
-                if not result.ready():
+            for name, (step, future) in list(running.items()):
+                if not future.done():
                     continue
                 del running[name]
                 try:
-                    log, seconds = result.get()
+                    log, seconds = future.result()
                 except Exception as err:
                     echo(f"      FAILED {name}: {type(err).__name__}: {err} (worker logs in "
                          f"{log_dir}/); waiting for the running steps, then stopping")
@@ -124,8 +127,4 @@ def _critical_first(steps: list[Step]) -> Callable[[Step], tuple[int, int]]:
 
 def _drain(running: dict) -> None:
     """Let the other running steps finish (their runs stay resumable) before failing."""
-    for _, result in running.values():
-        try:
-            result.wait()
-        except Exception:
-            pass
+    wait([future for _, future in running.values()])
