@@ -44,8 +44,8 @@ data: install
 prefetch: install
 	$(PY) -m realignbench.models.prefetch
 
-# pytest, then `make smoke` (the whole 59-step graph on tiny, ~4 min on this 2-core machine
-# since tiny runs torch single-threaded; README gives the measured time).
+# pytest, then `make smoke` (the whole 59-step graph on tiny: 1.1 min on this 2-core machine
+# with two workers; README gives the measured times).
 test: install browser prefetch
 	$(PY) -m pytest -q tests
 	$(MAKE) --no-print-directory smoke
