@@ -71,8 +71,9 @@ def execute(steps: list[Step], prior: dict[str, float] | None = None,
         if missing:
             raise RuntimeError(f"step {step.name} needs {missing}, which did not run before it")
         remaining = sum(eta.estimate(s) for s in steps[i - 1:])
+        elapsed = time.perf_counter() - started
         echo(f"[{i}/{len(steps)}] {step.name}  (this ≲{fmt_seconds(eta.estimate(step))}, "
-             f"remaining ≲{fmt_seconds(remaining)}, elapsed {fmt_seconds(time.perf_counter() - started)})")
+             f"remaining ≲{fmt_seconds(remaining)}, elapsed {fmt_seconds(elapsed)})")
         t0 = time.perf_counter()
         outputs[step.name] = step.work(outputs)
         eta.record(step, time.perf_counter() - t0)

@@ -28,8 +28,9 @@ ALL_TABLES = frozenset(range(1, 9))
 # Seconds per unit cost (train: per pair) by model preset, for the first ETA; replaced by this
 # pipeline's own measurements as soon as a step of the kind has run.
 PRIOR = {
-    "smol": {"data": 5, "judge": 60, "train": 2.5, "eval_tpa": 180, "eval_capability": 240,
-             "eval_asr": 90, "human_eval": 10},          # one thread, 2026-11-23 measurements
+    # one thread per worker, medians of the 2026-11-30 smol reproduce (train: 3 s per pair)
+    "smol": {"data": 5, "judge": 60, "train": 3.0, "eval_tpa": 85, "eval_capability": 100,
+             "eval_asr": 50, "human_eval": 10},
     "tiny": {"data": 2, "judge": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
              "eval_asr": 3, "human_eval": 2},
 }
