@@ -59,7 +59,7 @@ def reference_logp(model, batch) -> torch.Tensor:
 
 def _params(model) -> list[tuple[str, torch.Tensor]]:
     """Trainable parameters under the names impact directions use."""
-    from realignbench.trace.impact import trainable
+    from realignbench.train.impact import trainable
     return list(trainable(model).items())
 
 

@@ -9,7 +9,7 @@ from perf.timing import alternate, ratio, summarise
 def run(preset: str, n_prompts: int, max_new_tokens: int, repeats: int, log=print
         ) -> tuple[dict, dict]:
     from realignbench.config import load_config
-    from realignbench.models.generation import get_backend
+    from realignbench.models.backend import get_backend
     from realignbench.models.loading import load_model
     cfg = load_config(preset)
     model, tok = load_model(cfg.model.preset, dtype=cfg.model.dtype,

@@ -12,7 +12,7 @@ TARGET = 5.0          # issue 10: batched JVP ≥ 5× the per-sample autograd lo
 
 
 def workload(n_examples: int, gold_size: int):
-    from realignbench.trace.gold import gold_batch
+    from realignbench.train.gold import gold_batch
     from realignbench.trace.method import TraceOptions, conflict_groups
     pairs = list(triaged_pairs())
     examples = [ex for _, group in conflict_groups(pairs, TraceOptions()) for ex in group]
@@ -27,7 +27,7 @@ def agreement(scores, reference) -> float:
 def run(preset: str, n_examples: int, repeats: int, with_authors: bool = True,
         gold_size: int = 16, log=print) -> tuple[dict, dict]:
     """Returns the result record and the variants (callables) for profiling."""
-    from realignbench.trace.impact import directional_derivatives, loss_gradient
+    from realignbench.train.impact import directional_derivatives, loss_gradient
     wb = Workbench(preset)
     trainer = wb.trainer()
     examples, gold = workload(n_examples, gold_size)

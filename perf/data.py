@@ -10,9 +10,9 @@ from realignbench.data.schema import Pair
 @lru_cache(maxsize=4)
 def triaged_pairs(n: int = 96, seed: int = 0) -> tuple[Pair, ...]:
     from realignbench.oracle.label import LabelOracle
-    from realignbench.oracle.policy import load_shift
+    from realignbench.policies.spec import load_shift
     from realignbench.synthvaluebench.generator import family_names, generate_split
-    from realignbench.trace.triage import triage
+    from realignbench.triage.rule import triage
     shift = load_shift("synthvaluebench", "default")
     pairs = generate_split("train", n, shift, seed, family_names(held_out=False))
     return tuple(triage(pairs, LabelOracle(), shift.new, shift.name))

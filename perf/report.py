@@ -36,7 +36,7 @@ EXPLAIN = {
         "optimiser and schedule; agreement compares their per-step losses and final adapters "
         "(difference of the final adapters over how far they moved from θ_ref)."),
     "generate": (
-        "The HF backend (`models.generation.get_backend`) with the eval batch size vs the "
+        "The HF backend (`models.backend.get_backend`) with the eval batch size vs the "
         "same backend at batch size 1; greedy. Tokens/s counts generated tokens up to and "
         "including end-of-turn."),
 }

@@ -11,37 +11,21 @@ import json
 import logging
 import sys
 
-from realignbench.config import ConfigError, dump_yaml, load_config
+from realignbench.cli_args import add_config_args, config_from_args
+from realignbench.config import ConfigError, dump_yaml
 
 # "module:function" that adds subcommands to the parser; imported lazily-cheap modules only.
 COMMAND_MODULES = [
     "realignbench.cli:register_core",
     "realignbench.data.commands:register",
+    "realignbench.triage.commands:register",
     "realignbench.bench.human.commands:register",
     "realignbench.reports.commands:register",
-    "realignbench.oracle.judge_stage:register",
+    "realignbench.oracle.judge_pairs:register",
     "realignbench.train.commands:register",
     "realignbench.pipeline.commands:register",
     "realignbench.bench.commands:register",
 ]
-
-
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="smol",
-                   help="preset name (realignbench ls presets) or a YAML path [smol]")
-    p.add_argument("--runs-dir", default=None, help="override runs_dir")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. train.lr=5e-5 data.seed=1")
-
-
-def config_from_args(args: argparse.Namespace):
-    overrides = list(args.overrides)
-    if args.runs_dir:
-        overrides.append(f"runs_dir={args.runs_dir}")
-    cfg = load_config(args.preset, overrides)
-    from realignbench.models.loading import apply_threads
-    apply_threads(cfg)                   # every stage of the command, not only model loads
-    return cfg
 
 
 def _cmd_validate(args) -> int:

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    preset: str = "smol"             # a name from realignbench.models.presets
+    preset: str = "smol"             # a name from realignbench.model_presets
     dtype: str = "auto"              # bf16 | fp32 | fp64 | auto (bf16 only where native: docs/models.md)
     attn_implementation: str = "sdpa"
     max_prompt_tokens: int = 160     # prompt is cut from the start first

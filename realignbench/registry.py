@@ -106,9 +106,9 @@ ORACLES = Registry("oracle", [
     Entry("embedding", "realignbench.oracle.embedding_judge:EmbeddingJudge",
           "free-text judge: MiniLM stance probes (training families) + policy stance rules"),
 ])
-# Model presets: one table in realignbench.models.presets (a light module: dataclasses only).
+# Model presets: one table in realignbench.model_presets (a light module: dataclasses only).
 def _model_entries() -> list[Entry]:
-    from realignbench.models.presets import PRESETS
+    from realignbench.model_presets import PRESETS
     return [Entry(p.name, "realignbench.models.loading:load_model", p.description)
             for p in PRESETS.values()]
 

@@ -202,8 +202,7 @@ def test_rdpo_with_epsilon_zero_trains_the_same_adapter_as_naive_dpo(_cache):
     for name, eps in (("naive_dpo", None), ("rdpo", 0.0), ("rdpo", 0.3)):
         cfg = tiny_config(*settings, *([f"methods.rdpo.epsilon={eps}"] if eps is not None
                                         else []))
-        run = train_method(cfg, name, path, "tiny", runs_dir=_cache / "runs", seed=3,
-                           name=f"{name}-{eps}")
+        run = train_method(cfg, name, path, "tiny", runs_dir=_cache / "runs", seed=3)
         runs[(name, eps)] = _adapter(run)
     dpo, rdpo0, rdpo3 = runs[("naive_dpo", None)], runs[("rdpo", 0.0)], runs[("rdpo", 0.3)]
     assert dpo.keys() == rdpo0.keys() and len(dpo) > 0
@@ -294,8 +293,8 @@ def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
 
     from realignbench.baselines.u2a import forget_items
     from realignbench.baselines.u2a_weights import u2a_update
-    from realignbench.trace.gold import gold_batch
-    from realignbench.trace.impact import directional_derivatives, loss_gradient
+    from realignbench.train.gold import gold_batch
+    from realignbench.train.impact import directional_derivatives, loss_gradient
     from realignbench.train.examples import from_dict
     from realignbench.train.plugin import MethodContext
     from realignbench.runs import read_jsonl

@@ -6,7 +6,7 @@ from realignbench.data.schema import Pair
 from realignbench.oracle.corrections import CorrectionWriter, add_corrections
 from realignbench.oracle.judge_cache import JudgeCache
 from realignbench.oracle.llm import LLMJudge
-from realignbench.oracle.policy import load_policy
+from realignbench.policies.spec import load_policy
 from realignbench.oracle.verdict import Verdict
 
 POLICY = load_policy("pku_new")

@@ -5,7 +5,7 @@ import pytest
 
 from realignbench.cli import main
 from realignbench.config import load_config
-from realignbench.data.pipeline import prepare_data
+from realignbench.triage.stage import prepare_data
 from realignbench.data.schema import read_pairs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pku_saferlhf_sample.jsonl"

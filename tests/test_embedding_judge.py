@@ -4,7 +4,7 @@ import pytest
 
 from realignbench.oracle.embedder import Embedder, model_path
 from realignbench.oracle.embedding_judge import EmbeddingJudge, load_probe, training_examples
-from realignbench.oracle.policy import load_policy
+from realignbench.policies.spec import load_policy
 from realignbench.oracle.stance_probe import NO_STANCE, sentences
 from realignbench.oracle.verdict import JudgeItem
 

@@ -22,7 +22,7 @@ def env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REALIGNBENCH_CACHE", str(root / "cache"))
         mp.setenv("HF_HOME", str(root / "hf"))
-        from realignbench.data.pipeline import prepare_data
+        from realignbench.triage.stage import prepare_data
         cfg = load_config("tiny", [f"runs_dir={root / 'runs'}"])
         prepared = prepare_data(cfg)
         yield {"cfg": cfg, "prepared": prepared, "judge": make_judge(cfg), "root": root}

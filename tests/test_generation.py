@@ -3,7 +3,8 @@ import pytest
 
 from realignbench.config import ModelConfig
 from realignbench.models.chat import encode_prompt
-from realignbench.models.generation import Generation, HFBackend, get_backend, split_at_stop
+from realignbench.models.backend import get_backend
+from realignbench.models.generation import Generation, HFBackend, split_at_stop
 from realignbench.models.loading import load_model
 
 PROMPTS = [(f"p{i}", text) for i, text in enumerate([

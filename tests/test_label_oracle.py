@@ -2,7 +2,7 @@ import pytest
 
 from realignbench.data.pku import HARM_CATEGORIES
 from realignbench.oracle.label import LabelError, LabelOracle
-from realignbench.oracle.policy import load_policy
+from realignbench.policies.spec import load_policy
 from realignbench.oracle.verdict import JudgeItem
 from realignbench.registry import ORACLES
 

@@ -10,7 +10,7 @@ from realignbench.config import ConfigError, JudgeConfig
 from realignbench.oracle.chat_client import JudgeError, public_url, retry_after_s
 from realignbench.oracle.judge_cache import JudgeCache
 from realignbench.oracle.llm import LLMJudge
-from realignbench.oracle.policy import load_policy
+from realignbench.policies.spec import load_policy
 from realignbench.oracle.prompting import judge_messages, neutralise, parse_verdict
 from realignbench.oracle.verdict import JudgeItem
 

@@ -11,9 +11,9 @@ from realignbench.cli import main
 from realignbench.config import load_config
 from realignbench.data.schema import Pair, read_pairs, write_pairs
 from realignbench.oracle.judge_cache import JudgeCache
-from realignbench.oracle.judge_stage import judge_pairs
+from realignbench.oracle.judge_pairs import judge_pairs
 from realignbench.oracle.llm import LLMJudge
-from realignbench.oracle.policy import load_policy
+from realignbench.policies.spec import load_policy
 
 POLICY = load_policy("pku_new")
 FAST = ["judge.kind=llm", "judge.model=fake-judge", "judge.timeout_s=0.5",
@@ -126,7 +126,7 @@ def test_api_key_is_written_nowhere(fake_openai, tmp_path, capsys):
     try:
         make_pairs(tmp_path / "pairs.jsonl", 6)
         fake_openai.queue_faults("echo_auth", "429", "500", "bad_json")   # key echoed in a 400
-        rc = main(["judge", "--pairs", str(tmp_path / "pairs.jsonl"), "--policy", "pku_new",
+        rc = main(["judge-pairs", "--pairs", str(tmp_path / "pairs.jsonl"), "--policy", "pku_new",
                    "--preset", "tiny", "--runs-dir", str(tmp_path / "runs"), *FAST])
         assert rc == 0
         fake_openai.queue_faults("echo_auth")

@@ -4,9 +4,9 @@ import zipfile
 import pytest
 import torch
 
-from realignbench.models import prefetch, tiny
+from realignbench.models import prefetch, smol_cache, tiny
 from realignbench.models.loading import ModelLoadError, load_model
-from realignbench.models.presets import PRESETS
+from realignbench.model_presets import PRESETS
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_errors_say_what_to_do(tmp_path, monkeypatch):
         load_model(tmp_path / "missing.gguf")
     with pytest.raises(ModelLoadError, match="no adapter_config.json"):
         load_model("tiny", adapter=tmp_path)
-    monkeypatch.setattr(prefetch, "smol_dir", lambda: None)
+    monkeypatch.setattr(smol_cache, "smol_dir", lambda: None)
     with pytest.raises(ModelLoadError, match=r"run `make prefetch`"):
         load_model("smol")
 

@@ -23,7 +23,7 @@ def test_table_selection_takes_only_what_the_table_needs():
     t8 = _names(select(plan, [8]))
     assert "train/rdpo/n48/p0.2/s0" in t8 and "train/naive_dpo/n24/p0/s0" not in t8
     t1 = _names(select(plan, [1]))
-    assert t1 == ["data", "judge"]
+    assert t1 == ["data", "judge_validation"]
 
 
 def test_plan_order_trains_trace_first_and_defers_capability_and_asr():
@@ -75,7 +75,7 @@ def test_a_step_failing_in_a_worker_stops_the_pass_with_its_error(tmp_path, caps
     rc = main(["reproduce", "--preset", "tiny", "--tables", "1", "--jobs", "2", "--runs-dir",
                str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "eval.judge=label"])
     captured = capsys.readouterr()
-    assert rc == 2 and "FAILED judge: ValueError" in captured.out
+    assert rc == 2 and "FAILED judge_validation: ValueError" in captured.out
     assert "eval.judge='label'" in captured.err
     assert not (tmp_path / "out" / "tables").exists()
 

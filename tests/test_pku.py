@@ -8,8 +8,8 @@ import pytest
 from realignbench.data.pku import HARM_CATEGORIES, load_pku_pairs
 from realignbench.data.schema import DataError
 from realignbench.oracle.label import LabelOracle
-from realignbench.oracle.policy import load_shift
-from realignbench.trace.triage import triage, triage_stats
+from realignbench.policies.spec import load_shift
+from realignbench.triage.rule import triage, triage_stats
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pku_saferlhf_sample.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text().splitlines()]

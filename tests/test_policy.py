@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from realignbench.oracle.policy import (PolicyError, list_policies, list_shifts, load_policy,
+from realignbench.policies.spec import (PolicyError, list_policies, list_shifts, load_policy,
                                         load_shift, policy_path)
 from realignbench.synthvaluebench.dimensions import DIMENSIONS, stance_exists
 

@@ -5,7 +5,7 @@ import torch
 
 from realignbench.models.chat import IGNORE, chat_frame, encode_pair, encode_prompt
 from realignbench.models.loading import ModelLoadError, load_model
-from realignbench.models.prefetch import smol_dir
+from realignbench.models.smol_cache import smol_dir
 
 SYSTEM = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
 
@@ -77,7 +77,7 @@ def test_conversion_record_shows_an_exact_copy_of_the_gguf():
     """`make prefetch` compared the reloaded safetensors with the GGUF-loaded model (through
     load_model's GGUF path); the record proves which file it was and that logits were equal."""
     import json
-    from realignbench.models.presets import SMOL_GGUF_SHA256, SMOL_WHEEL_SHA256
+    from realignbench.model_presets import SMOL_GGUF_SHA256, SMOL_WHEEL_SHA256
     record = json.loads((smol_dir() / "realignbench-source.json").read_text())
     assert record["gguf_sha256"] == SMOL_GGUF_SHA256 and record["wheel_sha256"] == SMOL_WHEEL_SHA256
     assert record["reload_max_abs_logit_diff"] == 0.0 and record["dtype"] == "fp32"

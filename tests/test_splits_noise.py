@@ -2,12 +2,12 @@ from collections import Counter
 
 import pytest
 
-from realignbench.data.noise import flip_draw, inject_noise
+from realignbench.triage.noise import flip_draw, inject_noise
 from realignbench.data.schema import Pair
 from realignbench.data.splits import (check_prompt_disjoint, nested_subsets, split_by_prompt,
                                       stratified_order)
 from realignbench.oracle.verdict import Verdict
-from realignbench.trace.triage import apply_verdicts
+from realignbench.triage.rule import apply_verdicts
 
 CATS = {"INVERT": (False, True), "PUNISH": (False, False), "RETAIN": (True, False)}
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from realignbench.bench.stats import bootstrap_ci, metric
+from realignbench.stats import bootstrap_ci, metric
 
 
 def test_bootstrap_ci_brackets_mean_and_shrinks_with_n():

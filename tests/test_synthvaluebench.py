@@ -4,13 +4,13 @@ import pytest
 
 from realignbench.data.schema import write_pairs
 from realignbench.oracle.label import LabelOracle
-from realignbench.oracle.policy import load_shift
+from realignbench.policies.spec import load_shift
 from realignbench.oracle.verdict import JudgeItem
 from realignbench.synthvaluebench.dimensions import DIMENSIONS
 from realignbench.synthvaluebench.generator import (allocate, generate, labelled_responses,
                                                     prompt_space)
 from realignbench.synthvaluebench.text import family_names, load_families
-from realignbench.trace.triage import triage, triage_stats
+from realignbench.triage.rule import triage, triage_stats
 
 SMOL = dict(n_train=400, n_test=300)      # the smol preset's sizes
 

@@ -3,7 +3,7 @@ import argparse
 
 import torch
 
-from realignbench.cli import config_from_args
+from realignbench.cli_args import config_from_args
 from realignbench.config import load_config
 from realignbench.models.tiny import MODEL_CONFIG
 

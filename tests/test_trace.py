@@ -7,8 +7,8 @@ import torch
 
 from realignbench.models.loading import load_model
 from realignbench.registry import METHODS
-from realignbench.trace.gold import gold_batch
-from realignbench.trace.impact import (directional_derivatives, group_scores, loss_gradient,
+from realignbench.train.gold import gold_batch
+from realignbench.train.impact import (directional_derivatives, group_scores, loss_gradient,
                                        trainable)
 from realignbench.trace.method import TraceOptions, conflict_groups, trace_examples
 from realignbench.trace.weights import normalise, normalise_groups

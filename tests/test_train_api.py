@@ -7,7 +7,7 @@ import torch
 from realignbench.data.schema import Pair
 from realignbench.models.loading import load_model
 from realignbench.train.api import load_trained, train_method
-from realignbench.train.likelihood_tpa import compliant_and_violating, likelihood_tpa
+from realignbench.bench.likelihood_tpa import compliant_and_violating, likelihood_tpa
 from realignbench.train.pairs import TriageMissing
 
 from train_fixtures import make_pairs, tiny_config, write_fixture

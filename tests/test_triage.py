@@ -2,7 +2,7 @@ import pytest
 
 from realignbench.data.schema import Pair
 from realignbench.oracle.verdict import Verdict
-from realignbench.trace.triage import (apply_verdicts, category_of, format_mix, triage,
+from realignbench.triage.rule import (apply_verdicts, category_of, format_mix, triage,
                                        triage_stats)
 
 

@@ -27,9 +27,8 @@ import torch
 from realignbench.baselines.u2a_weights import top_k, u2a_update
 from realignbench.data.schema import Pair
 from realignbench.runs import atomic_write_jsonl
-from realignbench.trace.gold import gold_batch
-from realignbench.trace.impact import directional_derivatives, loss_gradient
-from realignbench.trace.method import TraceOptions
+from realignbench.train.gold import GOLD_BATCH_SIZE, GOLD_PUNISH, gold_batch
+from realignbench.train.impact import directional_derivatives, loss_gradient
 from realignbench.train.examples import Punitive, reweighted
 from realignbench.train.pairs import category, complies
 from realignbench.train.plugin import Method
@@ -46,8 +45,8 @@ class U2aOptions:
     gamma: float = 1.0               # H ≈ γI damping of the hypergradient
     forget_set: str = "violating"    # violating: every violating response | conflict: only
                                      # those of INVERT/PUNISH pairs
-    gold_batch_size: int = TraceOptions.gold_batch_size     # the same D_gold as TRACE
-    gold_punish: str = TraceOptions.gold_punish
+    gold_batch_size: int = GOLD_BATCH_SIZE     # the same D_gold as TRACE
+    gold_punish: str = GOLD_PUNISH
     score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
 
     def __post_init__(self):

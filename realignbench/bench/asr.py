@@ -17,7 +17,7 @@ import random
 
 from realignbench.bench.attacks import ATTACKS, BASELINE, attacked
 from realignbench.bench.generate import generate_into
-from realignbench.bench.stats import metric
+from realignbench.stats import metric
 from realignbench.bench.subject import Subject
 from realignbench.bench.tpa import grouped, judge_rows, make_judge
 from realignbench.oracle.stance_probe import NO_STANCE
@@ -75,7 +75,7 @@ def asr_metrics(rows: list[dict], n_boot: int) -> dict[str, dict]:
 
 def asr_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
     """Run (or skip) ``eval_asr`` for ``subject``."""
-    from realignbench.data.pipeline import prepare_data
+    from realignbench.triage.stage import prepare_data
     prepared = prepared or prepare_data(cfg)
     judge = judge or make_judge(cfg)
     dims = forbidden_dimensions(prepared.policy_old, prepared.policy_new)

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from typing import Any
 
-from realignbench.bench.stats import metric
+from realignbench.stats import metric
 from realignbench.bench.subject import Subject
 from realignbench.bench.suites import TASK_DIR, suite
 from realignbench.runs import Run, atomic_write_text, run_stage

@@ -1,13 +1,15 @@
-"""``realignbench eval tpa|capability|asr|judge`` and ``realignbench sweep noise``.
+"""``realignbench eval tpa|capability|asr|likelihood-tpa``, ``realignbench judge-validation`` and
+``realignbench sweep noise``.
 
-Each command writes a run record (stages eval_tpa, eval_capability, eval_asr,
-judge_validation; the sweep writes train + eval_tpa runs) and prints where it is.
+Each command writes a run record in the folder of its stage (``eval_tpa``, ``eval_capability``,
+``eval_asr``, ``eval_likelihood_tpa``, ``judge_validation``; the sweep writes train + eval_tpa
+runs) and prints where it is.
 """
 from __future__ import annotations
 
 import json
 
-from realignbench.cli import add_config_args, config_from_args
+from realignbench.cli_args import add_config_args, config_from_args
 
 
 def _subject(args, cfg):
@@ -41,9 +43,25 @@ def _cmd_asr(args) -> int:
     return _report(asr_stage(cfg, _subject(args, cfg)))
 
 
-def _cmd_judge(args) -> int:
+def _cmd_judge_validation(args) -> int:
     from realignbench.bench.judge_validation import judge_validation_stage
     return _report(judge_validation_stage(config_from_args(args)))
+
+
+def print_likelihood_tpa(cfg, model) -> None:
+    from realignbench.triage.stage import prepare_data
+    from realignbench.bench.likelihood_tpa import likelihood_tpa_stage
+    run = likelihood_tpa_stage(cfg, model, prepare_data(cfg).test)
+    metrics = run.results()["metrics"]
+    print(f"likelihood TPA ({run.dir}):")
+    for name, m in metrics.items():
+        print(f"  {name:<48} {m['value']:.3f}  [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]  n={m['n']}")
+
+
+def _cmd_likelihood_tpa(args) -> int:
+    cfg = config_from_args(args)
+    print_likelihood_tpa(cfg, args.model)
+    return 0
 
 
 def _cmd_noise(args) -> int:
@@ -70,9 +88,15 @@ def register(sub) -> None:
         who.add_argument("--model", help="a base model: preset name (tiny, smol, ...) or dir")
         add_config_args(p)
         p.set_defaults(func=func)
-    p = ev_sub.add_parser("judge", help="validate the free-text judge on the held-out family")
+    p = ev_sub.add_parser("likelihood-tpa", help="per-token likelihood TPA of a model on the "
+                                                 "held-out pairs (no judge)")
     add_config_args(p)
-    p.set_defaults(func=_cmd_judge)
+    p.add_argument("--model", required=True, help="training run directory or model preset")
+    p.set_defaults(func=_cmd_likelihood_tpa)
+    p = sub.add_parser("judge-validation", help="validate the free-text judge against the label "
+                                                "oracle on the held-out template family")
+    add_config_args(p)
+    p.set_defaults(func=_cmd_judge_validation)
     sw = sub.add_parser("sweep", help="parameter sweeps")
     sw_sub = sw.add_subparsers(dest="sweep_command", required=True, metavar="<sweep>")
     p = sw_sub.add_parser("noise", help="train methods on noise-injected triage, then TPA "

@@ -15,7 +15,7 @@ def generate_into(run: Run, cfg, load: Callable[[], tuple[Any, Any]],
     """Generate a response for every ``item`` (dicts with ``id`` and ``input``, the text sent
     to the model) not yet saved in ``run``; return all rows in ``items`` order, each the item
     plus ``response``, ``n_tokens``, ``finished``. The model is loaded only if work is left."""
-    from realignbench.models.generation import get_backend
+    from realignbench.models.backend import get_backend
     ids = [it["id"] for it in items]
     if len(set(ids)) != len(ids):
         raise ValueError("generate_into: item ids must be unique")

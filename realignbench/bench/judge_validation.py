@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from realignbench.bench.stats import metric
+from realignbench.stats import metric
 from realignbench.oracle.verdict import JudgeItem
 from realignbench.runs import Run, run_stage
 
@@ -105,7 +105,7 @@ def validate(cfg, judge, prepared) -> dict[str, Any]:
 
 def judge_validation_stage(cfg, prepared=None) -> Run:
     """Run (or skip) the ``judge_validation`` stage for the configured free-text judge."""
-    from realignbench.data.pipeline import prepare_data
+    from realignbench.triage.stage import prepare_data
     from realignbench.oracle.embedding_judge import EmbeddingJudge, probe_key
     from realignbench.runs import file_hash
     prepared = prepared or prepare_data(cfg)

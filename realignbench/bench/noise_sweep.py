@@ -29,7 +29,7 @@ def with_epsilon(cfg, method: str, p: float):
 def noise_sweep(cfg, methods: list[str] | None = None, size: int | None = None,
                 prepared=None) -> list[tuple[str, float, Run, Run]]:
     """``[(method, p, train run, eval_tpa run)]`` for every (p, method) point."""
-    from realignbench.data.pipeline import prepare_data
+    from realignbench.triage.stage import prepare_data
     from realignbench.train.api import starting_model, train_method
     prepared = prepared or prepare_data(cfg)
     methods = list(methods or cfg.eval.noise_methods)
@@ -45,8 +45,7 @@ def noise_sweep(cfg, methods: list[str] | None = None, size: int | None = None,
         for method in methods:
             mcfg = with_epsilon(cfg, method, p)
             start = starting_model(mcfg, method)
-            train = train_method(mcfg, method, path, start, noise=p,
-                                 name=f"{method}-n{size}-p{p:g}-s{cfg.seeds[0]}")
+            train = train_method(mcfg, method, path, start, noise=p)
             tpa = tpa_stage(mcfg, from_run(train, noise=p), prepared=prepared, judge=judge)
             log.info("noise sweep p=%g %s: TPA %.3f", p, method,
                      tpa.results()["metrics"]["tpa"]["value"])

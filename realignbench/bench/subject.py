@@ -31,7 +31,7 @@ class Subject:
             from realignbench.models.loading import load_model
             model, tok = load_model(self.model_spec, dtype=cfg.model.dtype,
                                     attn_implementation=cfg.model.attn_implementation)
-        from realignbench.models.loading import apply_threads
+        from realignbench.threads import apply_threads
         apply_threads(cfg)
         return model.eval(), tok
 

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from realignbench.bench.generate import generate_into
-from realignbench.bench.stats import metric
+from realignbench.stats import metric
 from realignbench.bench.subject import Subject
 from realignbench.oracle.verdict import JudgeItem
 from realignbench.registry import ORACLES
@@ -82,14 +82,14 @@ def _likelihood(cfg, subject: Subject, test_path) -> tuple[dict[str, Any], str |
     already run for this model and test set) and the run directory it came from."""
     if not cfg.eval.tpa_likelihood:
         return {}, None
-    from realignbench.train.likelihood_tpa import likelihood_tpa_stage
+    from realignbench.bench.likelihood_tpa import likelihood_tpa_stage
     run = likelihood_tpa_stage(cfg, subject.run_dir or subject.model_spec, test_path)
     return dict(run.results()["metrics"]), str(run.dir)
 
 
 def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
     """Run (or skip) ``eval_tpa`` for ``subject`` on the held-out test split of ``cfg``."""
-    from realignbench.data.pipeline import prepare_data
+    from realignbench.triage.stage import prepare_data
     prepared = prepared or prepare_data(cfg)
     judge = judge or make_judge(cfg)
     config = {"max_new_tokens": cfg.eval.max_new_tokens, "judge": judge.judge_id,

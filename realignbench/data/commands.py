@@ -1,21 +1,19 @@
-"""CLI: ``realignbench data <benchmark>`` and ``realignbench triage``.
+"""CLI: ``realignbench data <benchmark>`` (the triage command reuses its PKU flags).
 
     realignbench data synthvaluebench --preset smol [data.shift=trivial data.seed=1]
     realignbench data pku --path pku.jsonl [--name alpaca-7b] [--split train] [--limit 2000]
-    realignbench triage --preset smol [data.shift=...]            # runs `data` first if needed
-    realignbench triage --benchmark pku --path pku.jsonl
 """
 from __future__ import annotations
 
 import argparse
 
-from realignbench.cli import add_config_args, config_from_args
+from realignbench.cli_args import add_config_args, config_from_args
 
 ALIASES = {"synthvaluebench": "synthvaluebench", "svb": "synthvaluebench",
            "pku": "pku_saferlhf", "pku_saferlhf": "pku_saferlhf"}
 
 
-def _add_pku_args(p: argparse.ArgumentParser) -> None:
+def add_pku_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path", help="local JSONL file or dataset directory "
                                   "(default: the hub through `datasets`)")
     p.add_argument("--name", help="config: default, alpaca-7b, alpaca2-7b, alpaca3-8b")
@@ -23,7 +21,7 @@ def _add_pku_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="keep the first N rows")
 
 
-def _config(args):
+def data_config(args):
     extra = [f"data.benchmark={ALIASES[args.benchmark]}"] if args.benchmark else []
     for flag, key in (("path", "pku_path"), ("name", "pku_config"), ("split", "pku_split"),
                       ("limit", "pku_limit")):
@@ -35,8 +33,8 @@ def _config(args):
 
 
 def _cmd_data(args) -> int:
-    from realignbench.data.pipeline import data_stage
-    cfg = _config(args)
+    from realignbench.data.stage import data_stage
+    cfg = data_config(args)
     run = data_stage(cfg)
     res = run.results()
     print(f"data ({cfg.data.benchmark}, shift {cfg.data.shift}, seed {cfg.data.seed}): {run.dir}")
@@ -45,31 +43,6 @@ def _cmd_data(args) -> int:
     print(f"  {res['n_train']} train pairs" + (f", {res['n_test']} test pairs"
                                                 if res["n_test"] is not None else
                                                 " (test split made at triage)"))
-    return 0
-
-
-def _cmd_triage(args) -> int:
-    from realignbench.data.pipeline import prepare_data
-    from realignbench.trace.triage import format_mix
-    cfg = _config(args)
-    prep = prepare_data(cfg)
-    res = prep.triage_run.results()
-    print(f"triage ({res['shift']}: {res['policy_old']} -> {res['policy_new']}, "
-          f"oracle {res['oracle']}): {prep.triage_run.dir}")
-    print(f"  changed dimensions: {res['changed_dimensions'] or 'none'}")
-    stats = res["stats"]
-    print(f"  pool   {format_mix(stats['pool'])}")
-    print(f"  test   {format_mix(stats['test'])}  -> {prep.test}")
-    for size, path in prep.train.items():
-        print(f"  train{size:<5} {format_mix(stats['train'][str(size)])}  -> {path}")
-    print("  by dimension (pool):")
-    for dim, mix in stats["pool"]["by_dimension"].items():
-        cells = "  ".join(f"{c} {v['n']}" for c, v in mix.items())
-        print(f"    {dim:<30} {cells}")
-    for key, summ in res["noise"].items():
-        print(f"  noise {key:<9} {summ['verdicts_flipped']} verdicts flipped, "
-              f"{summ['category_changed']} of {summ['n']} categories changed -> "
-              f"{prep.triage_run.path(res['files']['noisy'][key])}")
     return 0
 
 
@@ -82,13 +55,6 @@ def register(sub) -> None:
     add_config_args(q)
     q.set_defaults(func=_cmd_data)
     q = bench.add_parser("pku", aliases=["pku_saferlhf"], help="load PKU-SafeRLHF")
-    _add_pku_args(q)
+    add_pku_args(q)
     add_config_args(q)
     q.set_defaults(func=_cmd_data)
-    p = sub.add_parser("triage", help="triage pairs under π_new (INVERT/PUNISH/RETAIN), split, "
-                                      "nested sizes, oracle noise; runs the data stage if needed")
-    p.add_argument("--benchmark", choices=sorted(ALIASES),
-                   help="default: the preset's data.benchmark")
-    _add_pku_args(p)
-    add_config_args(p)
-    p.set_defaults(func=_cmd_triage)

@@ -34,7 +34,7 @@ class GenerationBackend(Protocol):
                  seed: int = 0) -> list[Generation]: ...
 
 
-def _check_prompts(prompts) -> list[tuple[str, str]]:
+def check_prompts(prompts) -> list[tuple[str, str]]:
     out = []
     for i, item in enumerate(prompts):
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], str)):
@@ -80,7 +80,7 @@ class HFBackend:
     @torch.inference_mode()
     def generate(self, prompts, max_new_tokens, do_sample=False, temperature=1.0, top_p=1.0,
                  seed=0) -> list[Generation]:
-        prompts = _check_prompts(prompts)
+        prompts = check_prompts(prompts)
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         cfg = self._config(max_new_tokens, do_sample, temperature, top_p)
@@ -105,14 +105,3 @@ class HFBackend:
             bar.update(len(idx))
         bar.close()
         return [results[i] for i in range(len(prompts))]
-
-
-def get_backend(model_cfg, model, tokenizer, batch_size: int = 16, progress: bool = True):
-    """The backend named by ``model_cfg.generation_backend`` (``hf`` | ``vllm``)."""
-    kind = model_cfg.generation_backend
-    if kind == "hf":
-        return HFBackend(model, tokenizer, model_cfg.max_prompt_tokens, batch_size, progress)
-    if kind == "vllm":
-        from realignbench.models.vllm_backend import VLLMBackend
-        return VLLMBackend.from_loaded(model_cfg, model, tokenizer)
-    raise ValueError(f"model.generation_backend: {kind!r} is not 'hf' or 'vllm'")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from realignbench.models.presets import PRESETS, get_preset
+from realignbench.model_presets import PRESETS, get_preset
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,6 @@ def torch_dtype(name: str) -> torch.dtype:
     return DTYPES[resolve_dtype(name)]
 
 
-def apply_threads(cfg) -> None:
-    """Set torch's intra-op thread count from ``model.threads`` (0 = leave torch's default)."""
-    if cfg.model.threads:
-        torch.set_num_threads(cfg.model.threads)
-
-
 def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None = None,
                attn_implementation: str = "sdpa", seed: int = 0, gguf_file: str | None = None,
                merge_adapter: bool = False):
@@ -67,7 +61,7 @@ def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None
     dtype = resolve_dtype(dtype)
     spec_s = str(spec)
     if gguf_file or spec_s.endswith(".gguf"):
-        model, tok, max_len = _load_gguf(Path(spec_s), gguf_file, dtype)
+        model, tok, max_len = load_gguf(Path(spec_s), gguf_file, dtype)
     elif spec_s in PRESETS:
         model, tok, max_len = _load_preset(spec_s, dtype, attn_implementation, seed)
     elif Path(spec_s).is_dir():
@@ -78,7 +72,7 @@ def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None
             base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
             return load_model(base, dtype, adapter=path, attn_implementation=attn_implementation,
                               seed=seed, merge_adapter=merge_adapter)
-        model, tok, max_len = _load_dir(path, dtype, attn_implementation)
+        model, tok, max_len = load_dir(path, dtype, attn_implementation)
     else:
         raise ModelLoadError(f"model spec {spec_s!r} is neither a preset ({sorted(PRESETS)}), "
                              "a local directory, nor a .gguf file")
@@ -98,17 +92,17 @@ def _load_preset(name: str, dtype: str, attn: str, seed: int):
         model.config._attn_implementation = attn
         return model, tok, preset.max_length
     if preset.kind == "smol":
-        from realignbench.models.prefetch import smol_dir
+        from realignbench.models.smol_cache import smol_dir
         path = smol_dir()
         if path is None:
             raise ModelLoadError("SmolLM2 (preset 'smol') is not in the cache: run `make prefetch` "
                                  "(or `python -m realignbench.models.prefetch`) first")
-        model, tok, _ = _load_dir(path, dtype, attn)
+        model, tok, _ = load_dir(path, dtype, attn)
         return model, tok, preset.max_length
     return _load_hub(preset, dtype, attn)
 
 
-def _load_dir(path: Path, dtype: str, attn: str):
+def load_dir(path: Path, dtype: str, attn: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     if not (path / "config.json").exists():
         raise ModelLoadError(f"{path}: no config.json (not a Hugging Face model directory)")
@@ -133,7 +127,7 @@ def _load_hub(preset, dtype: str, attn: str):
     return model, tok, preset.max_length
 
 
-def _load_gguf(path: Path, gguf_file: str | None, dtype: str):
+def load_gguf(path: Path, gguf_file: str | None, dtype: str):
     """Dequantise a GGUF with transformers (needs ``gguf`` + ``accelerate``; slow: ~13 s)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     folder, name = (path, gguf_file) if gguf_file else (path.parent, path.name)

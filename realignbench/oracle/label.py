@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from realignbench.oracle.policy import Policy
+from realignbench.policies.spec import Policy
 from realignbench.oracle.verdict import JudgeItem, Verdict
 
 

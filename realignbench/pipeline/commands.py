@@ -10,7 +10,7 @@ import logging
 import time
 from pathlib import Path
 
-from realignbench.cli import add_config_args, config_from_args
+from realignbench.cli_args import add_config_args, config_from_args
 from realignbench.runs import Run
 
 log = logging.getLogger("realignbench.pipeline")

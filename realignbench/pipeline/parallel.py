@@ -47,7 +47,7 @@ def _init_worker(cfg, threads: int, log_dir: str) -> None:
     import logging
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from realignbench.models.loading import apply_threads
+    from realignbench.threads import apply_threads
     from realignbench.pipeline.plan import build_plan
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, threads=threads))
     apply_threads(cfg)

@@ -29,9 +29,9 @@ ALL_TABLES = frozenset(range(1, 9))
 # pipeline's own measurements as soon as a step of the kind has run.
 PRIOR = {
     # one thread per worker, medians of the 2026-11-30 smol reproduce (train: 3 s per pair)
-    "smol": {"data": 5, "judge": 60, "train": 3.0, "eval_tpa": 85, "eval_capability": 100,
+    "smol": {"data": 5, "judge_validation": 60, "train": 3.0, "eval_tpa": 85, "eval_capability": 100,
              "eval_asr": 50, "human_eval": 10},
-    "tiny": {"data": 2, "judge": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
+    "tiny": {"data": 2, "judge_validation": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
              "eval_asr": 3, "human_eval": 2},
 }
 
@@ -57,7 +57,7 @@ def _model_steps(cfg, tag: str, method: str, seed: int, size: int, noise: float,
     subject = {"method": method, "seed": seed, "train_size": size, "noise": noise}
     steps = [Step(f"eval_tpa/{tag}", "eval_tpa",
                   lambda out, d=train_dep, s=subject: stages.eval_tpa(cfg, out, d, s),
-                  deps=("data", "judge", train_dep), tables=frozenset(tables))]
+                  deps=("data", "judge_validation", train_dep), tables=frozenset(tables))]
     if method in CAPABILITY_ASR and noise == 0.0 and (method == "base" or size == max(cfg.data.train_sizes)):
         wanted = frozenset(tables & {3, 4, 6, 7})
         steps.append(Step(f"eval_capability/{tag}", "eval_capability",
@@ -65,7 +65,7 @@ def _model_steps(cfg, tag: str, method: str, seed: int, size: int, noise: float,
                           deps=(train_dep,), tables=wanted))
         steps.append(Step(f"eval_asr/{tag}", "eval_asr",
                           lambda out, d=train_dep, s=subject: stages.eval_asr(cfg, out, d, s),
-                          deps=("data", "judge", train_dep), tables=wanted))
+                          deps=("data", "judge_validation", train_dep), tables=wanted))
     return steps
 
 
@@ -74,7 +74,8 @@ def build_plan(cfg) -> list[Step]:
     largest = sizes[-1]
     steps = [
         Step("data", "data", lambda out: stages.data(cfg), tables=ALL_TABLES),
-        Step("judge", "judge", lambda out: stages.judge_validation(cfg, out), deps=("data",),
+        Step("judge_validation", "judge_validation", lambda out: stages.judge_validation(cfg, out),
+             deps=("data",),
              tables=ALL_TABLES - {3}),
         Step("base", "data", lambda out: cfg.model.preset, tables=frozenset({3, 6, 7})),
     ]

@@ -10,7 +10,7 @@ from typing import Any
 
 
 def data(cfg):
-    from realignbench.data.pipeline import prepare_data
+    from realignbench.triage.stage import prepare_data
     return prepare_data(cfg)
 
 
@@ -44,7 +44,7 @@ def train(cfg, out: dict[str, Any], method: str, size: int, noise: float, seed: 
     prepared = out["data"]
     path = prepared.noisy[(size, noise)] if noise > 0 else prepared.train[size]
     return train_method(method_config(cfg, method, noise), method, path, out[ref], seed=seed,
-                        name=f"{method}-n{size}-p{noise:g}-s{seed}", noise=noise)
+                        noise=noise)
 
 
 def subject(cfg, out: dict[str, Any], dep: str, spec: dict[str, Any]):

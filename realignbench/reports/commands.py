@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from realignbench.cli import add_config_args, config_from_args
+from realignbench.cli_args import add_config_args, config_from_args
 from realignbench.reports.records import CellError, load_expected, load_records
 
 ALL_TABLES = list(range(1, 9))

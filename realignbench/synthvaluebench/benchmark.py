@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from realignbench.data.benchmark import BenchmarkData
-from realignbench.oracle.policy import load_shift, shift_files
+from realignbench.policies.spec import load_shift, shift_files
 from realignbench.synthvaluebench import generator
 from realignbench.synthvaluebench.text import SLOTS_FILE, TEMPLATES_FILE
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from realignbench.data.schema import Pair
-from realignbench.oracle.policy import Shift
+from realignbench.policies.spec import Shift
 from realignbench.synthvaluebench.dimensions import DIMENSIONS
 from realignbench.synthvaluebench.text import family_names, load_families, load_slots, render
 

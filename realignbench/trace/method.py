@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from realignbench.data.schema import CATEGORIES, Pair
 from realignbench.runs import atomic_write_jsonl
-from realignbench.trace.gold import gold_batch
-from realignbench.trace.impact import group_scores, loss_gradient
+from realignbench.train.gold import GOLD_BATCH_SIZE, GOLD_PUNISH, gold_batch
+from realignbench.train.impact import group_scores, loss_gradient
 from realignbench.trace.weights import GROUPINGS, NORMS, normalise_groups
 from realignbench.train.examples import Anchor, Example, Preference, Punitive, reweighted
 from realignbench.train.pairs import category, correction, naive_orientation
@@ -36,8 +36,8 @@ class TraceOptions:
     alpha_kl: float = 0.1
     weight_norm: str = "mean1"       # mean1 | sum1 (authors' code)
     weight_groups: str = "per_category"   # per_category | joint (authors' single pool)
-    gold_batch_size: int = 64
-    gold_punish: str = "pool"        # pool (Algorithm 2) | correction
+    gold_batch_size: int = GOLD_BATCH_SIZE
+    gold_punish: str = GOLD_PUNISH   # pool (Algorithm 2) | correction
     score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
 
     def __post_init__(self):

@@ -64,9 +64,15 @@ def training_config(cfg: Config, method: str, seed: int) -> dict:
             "model": model, "train": train}
 
 
+def run_name(method: str, n_pairs: int, noise: float, seed: int) -> str:
+    """A training run's directory name (before its key): the same from the pipeline and the
+    CLI, so that either reuses the other's runs."""
+    return f"{method}-n{n_pairs}-p{noise:g}-s{seed}"
+
+
 def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: str | Path | Run,
                  runs_dir: str | Path | None = None, seed: int | None = None,
-                 name: str | None = None, noise: float = 0.0) -> Run:
+                 noise: float = 0.0) -> Run:
     """Train ``method`` on the triaged pairs at ``train_path``, starting from ``ref_model``
     (θ_ref), as the run stage "train"; skipped when an identical completed run exists."""
     plugin = METHODS.get(method).load()
@@ -79,15 +85,17 @@ def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: st
     def work(run: Run) -> None:
         _train(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed, noise)
 
-    return run_stage("train", name or method, config, inputs, work,
+    name = run_name(method, len(read_pairs(train_path)), noise, seed)
+    return run_stage("train", name, config, inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, seed=seed)
 
 
 def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, ref_spec: str,
            seed: int, noise: float) -> None:
     from realignbench.models.chat import chat_template_hash
-    from realignbench.models.loading import apply_threads, load_model
-    from realignbench.bench.stats import constant_metric
+    from realignbench.models.loading import load_model
+    from realignbench.threads import apply_threads
+    from realignbench.stats import constant_metric
     from realignbench.train.adapters import (merged, prepare_model, save_adapter, save_full,
                                              write_base_pointer)
     from realignbench.train.plugin import MethodContext
@@ -152,7 +160,7 @@ def reference_run(cfg: Config, train_path: str | Path | None = None,
     """M_ref: ``old_alignment`` from the preset's base model on the largest training set
     (one deployed model per preset, data and seed; every realignment method starts from it)."""
     if train_path is None:
-        from realignbench.data.pipeline import prepare_data
+        from realignbench.triage.stage import prepare_data
         prepared = prepare_data(cfg)
         train_path = prepared.train[max(prepared.train)]
     return train_method(cfg, "old_alignment", train_path, cfg.model.preset, runs_dir, seed)

@@ -1,20 +1,19 @@
-"""CLI: ``realignbench train`` (any registered method) and ``realignbench likelihood-tpa``.
+"""CLI: ``realignbench train`` (any registered method).
 
     realignbench train --method old_alignment --preset smol        # M_ref from the base model
     realignbench train --method trace --preset smol [--size 200]   # starts from M_ref
     realignbench train --method trace --train pairs.jsonl --ref runs/train/old_alignment-…
-    realignbench likelihood-tpa --model runs/train/trace-… --preset smol
 """
 from __future__ import annotations
 
 
-from realignbench.cli import add_config_args, config_from_args
+from realignbench.cli_args import add_config_args, config_from_args
 
 
 def _train_path(cfg, args):
     if args.train:
         return args.train
-    from realignbench.data.pipeline import prepare_data
+    from realignbench.triage.stage import prepare_data
     prepared = prepare_data(cfg)
     size = args.size or max(prepared.train)
     if size not in prepared.train:
@@ -38,23 +37,8 @@ def _cmd_train(args) -> int:
         w = res["training"]["weights"]
         print(f"  weights: kept {w['kept']}, dropped {w['dropped']}")
     if args.likelihood_tpa:
-        _print_tpa(cfg, run)
-    return 0
-
-
-def _print_tpa(cfg, model) -> None:
-    from realignbench.data.pipeline import prepare_data
-    from realignbench.train.likelihood_tpa import likelihood_tpa_stage
-    run = likelihood_tpa_stage(cfg, model, prepare_data(cfg).test)
-    metrics = run.results()["metrics"]
-    print(f"likelihood TPA ({run.dir}):")
-    for name, m in metrics.items():
-        print(f"  {name:<48} {m['value']:.3f}  [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]  n={m['n']}")
-
-
-def _cmd_tpa(args) -> int:
-    cfg = config_from_args(args)
-    _print_tpa(cfg, args.model)
+        from realignbench.bench.commands import print_likelihood_tpa
+        print_likelihood_tpa(cfg, run)
     return 0
 
 
@@ -70,8 +54,3 @@ def register(sub) -> None:
     p.add_argument("--likelihood-tpa", action="store_true",
                    help="then report likelihood TPA on the held-out pairs")
     p.set_defaults(func=_cmd_train)
-    p = sub.add_parser("likelihood-tpa", help="per-token likelihood TPA of a model on the "
-                                              "held-out pairs (no judge)")
-    add_config_args(p)
-    p.add_argument("--model", required=True, help="training run directory or model preset")
-    p.set_defaults(func=_cmd_tpa)

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from realignbench.cli import add_config_args, config_from_args
+from realignbench.cli_args import add_config_args, config_from_args
 
 
 def _gen_map(pairs: list[str]) -> dict[str, Path]:
@@ -27,7 +27,7 @@ def _policy(args, cfg) -> tuple[str, str]:
     """(policy id, text annotators read): a text file, a named/YAML policy, or the shift's π_new."""
     if args.policy_file:
         return Path(args.policy_file).stem, Path(args.policy_file).read_text(encoding="utf-8")
-    from realignbench.oracle.policy import load_policy, load_shift
+    from realignbench.policies.spec import load_policy, load_shift
     pol = (load_policy(args.policy) if args.policy
            else load_shift(cfg.data.benchmark, cfg.data.shift).new)
     return f"{pol.id}@{pol.version}", pol.text

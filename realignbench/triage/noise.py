@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from realignbench.data.schema import Pair
 from realignbench.oracle.verdict import Verdict
-from realignbench.trace.triage import apply_verdicts
+from realignbench.triage.rule import apply_verdicts
 
 SIDES = ("chosen", "rejected")
 

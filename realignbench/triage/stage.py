@@ -1,10 +1,10 @@
-"""The data and triage stages (DESIGN §3, §8) and ``prepare_data(cfg) -> PreparedData``.
+"""The triage stage (DESIGN §3, §8) and ``prepare_data(cfg) -> PreparedData``.
 
-data stage   : build the benchmark's π_old-oriented pairs -> ``pairs.train.jsonl`` (+ test).
 triage stage : judge both responses of every pair under π_new (and π_old, as a check), assign
                INVERT / PUNISH / RETAIN, split prompt-disjoint train/test where the benchmark
                has no fixed test set, cut nested training sizes, inject nested oracle noise.
-Both go through ``run_stage``, so an unchanged stage is skipped and its files reused.
+It goes through ``run_stage`` after the data stage (``realignbench/data/stage.py``), so an
+unchanged stage is skipped and its files reused.
 """
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from realignbench.data import noise, splits
-from realignbench.data.benchmark import benchmark_module
+from realignbench.data import splits
 from realignbench.data.schema import read_pairs, write_pairs
-from realignbench.oracle.policy import Policy, Shift, load_shift, shift_files
+from realignbench.data.stage import data_name, data_stage
+from realignbench.policies.spec import Policy, Shift, load_shift, shift_files
 from realignbench.runs import Run, run_stage
-from realignbench.trace import triage as triage_mod
+from realignbench.triage import noise
+from realignbench.triage import rule as triage_mod
 
 log = logging.getLogger(__name__)
 
@@ -43,28 +44,6 @@ class PreparedData:
 
 def noise_name(size: int, p: float) -> str:
     return f"noisy/train.{size}.p{p:g}.jsonl"
-
-
-# -- data stage ----------------------------------------------------------------------------
-def data_stage(cfg) -> Run:
-    bench = benchmark_module(cfg.data.benchmark)
-    config = bench.stage_config(cfg)
-
-    def work(run: Run) -> None:
-        built = bench.build(cfg)
-        files = {"train": "pairs.train.jsonl"}
-        write_pairs(run.path(files["train"]), built.train)
-        if built.test is not None:
-            files["test"] = "pairs.test.jsonl"
-            write_pairs(run.path(files["test"]), built.test)
-        run.update_env(seed=cfg.data.seed)
-        run.write_results({"benchmark": cfg.data.benchmark, "files": files,
-                           "n_train": len(built.train),
-                           "n_test": None if built.test is None else len(built.test),
-                           "stats": built.stats})
-
-    name = f"{cfg.data.benchmark}-{cfg.data.shift}-seed{cfg.data.seed}"
-    return run_stage("data", name, config, bench.stage_inputs(cfg), work, runs_dir=cfg.runs_dir)
 
 
 # -- triage stage --------------------------------------------------------------------------
@@ -144,8 +123,7 @@ def triage_stage(cfg, data_run: Run) -> Run:
     files = data_run.results()["files"]
     inputs = {"pairs": {k: data_run.path(v) for k, v in files.items()},
               "policies": shift_files(shift), "code": TRIAGE_CODE}
-    name = f"{cfg.data.benchmark}-{cfg.data.shift}-seed{cfg.data.seed}"
-    return run_stage("triage", name, _triage_config(cfg, "test" in files), inputs,
+    return run_stage("triage", data_name(cfg), _triage_config(cfg, "test" in files), inputs,
                      _triage_work(cfg, data_run, shift), runs_dir=cfg.runs_dir)
 
 

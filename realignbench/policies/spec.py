@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+POLICY_DIR = Path(__file__).resolve().parent
 SHIFTS_FILE = POLICY_DIR / "shifts.yaml"
 RULE_KINDS = ("stance_rules", "harm_tiers")
 

@@ -1,10 +1,10 @@
-"""``realignbench judge``: judge both responses of every pair with the LLM judge, as a run.
+"""``realignbench judge-pairs`` (stage ``judge_pairs``): judge both responses of every pair with the LLM judge, as a run.
 
 The run directory gets the judged pairs (``pairs.judged.jsonl``, verdicts on both sides,
 orientation unchanged), ``judge_usage.json`` (calls, retries, tokens, USD) and ``judge.log``.
 Items already answered are in the content-hash cache, so a killed run resumes where it stopped
 and a rerun of a finished one makes zero calls. Triage proper (categories) is
-``realignbench triage judge.kind=llm``, which uses the same judge.
+``realignbench triage data.triage_oracle=llm``, which uses the same judge.
 """
 from __future__ import annotations
 
@@ -73,19 +73,19 @@ def judge_pairs(cfg: Any, pairs_path: Path | str, policy: Any, judge: LLMJudge |
 
     inputs = {"pairs": pairs_path, "policy": f"{policy.id}@{policy.version}",
               "policy_text": policy.text, "judge": judge.judge_id}
-    return run_stage("judge", f"{pairs_path.stem}-{policy.id}", cfg.to_dict(), inputs, work,
+    return run_stage("judge_pairs", f"{pairs_path.stem}-{policy.id}", cfg.to_dict(), inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir)
 
 
-def _cmd_judge(args: argparse.Namespace) -> int:
-    from realignbench.cli import config_from_args
-    from realignbench.oracle.policy import load_policy
+def _cmd_judge_pairs(args: argparse.Namespace) -> int:
+    from realignbench.cli_args import config_from_args
+    from realignbench.policies.spec import load_policy
     from realignbench.oracle.chat_client import JudgeError
     cfg = config_from_args(args)
     try:
         run = judge_pairs(cfg, args.pairs, load_policy(args.policy))
     except JudgeError as err:          # already scrubbed of the key; answered items are cached
-        print(f"realignbench judge: error: {err} (rerun to resume from the cache)",
+        print(f"realignbench judge-pairs: error: {err} (rerun to resume from the cache)",
               file=sys.stderr)
         return 3
     res = run.results()
@@ -97,10 +97,10 @@ def _cmd_judge(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from realignbench.cli import add_config_args
-    p = sub.add_parser("judge", help="judge both responses of every pair with the LLM judge "
+    from realignbench.cli_args import add_config_args
+    p = sub.add_parser("judge-pairs", help="judge both responses of every pair with the LLM judge "
                                      "(OpenAI-compatible API; key from judge.api_key_env)")
     p.add_argument("--pairs", required=True, help="pairs JSONL (realignbench.data.schema)")
     p.add_argument("--policy", required=True, help="policy name or YAML path, e.g. pku_new")
     add_config_args(p)
-    p.set_defaults(func=_cmd_judge)
+    p.set_defaults(func=_cmd_judge_pairs)

@@ -18,6 +18,11 @@ from realignbench.train.examples import Preference
 from realignbench.train.pairs import by_category, correction
 
 
+# D_gold's defaults, shared by TRACE and U2A (the same gold batch for both).
+GOLD_BATCH_SIZE = 64
+GOLD_PUNISH = "pool"               # pool (Algorithm 2) | correction
+
+
 def gold_batch(pairs: Sequence[Pair], size: int, seed: int, punish_response: str = "pool"
                ) -> list[Preference]:
     if punish_response not in ("pool", "correction"):

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from realignbench.bench.stats import metric
+from realignbench.stats import metric
 from realignbench.data.schema import Pair
 from realignbench.train.batching import EncodedExamples
 from realignbench.train.examples import Preference
