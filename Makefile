@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: install prefetch test test-fast smoke data reproduce leaderboard perf browser clean-cache help
+.PHONY: install prefetch test test-fast smoke data reproduce leaderboard perf docs browser clean-cache help
 
 help:
 	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
@@ -79,6 +79,12 @@ smoke: install
 # flock). QUICK=1: a smoke run on tiny.
 perf: install prefetch
 	$(PY) -m perf.run $(if $(QUICK),--quick)
+
+# Rewrite the generated blocks of README.md (a summary of results/smol/) and docs/data.md
+# (category mixes from the generator and label triage; no model). tests/test_generated_docs.py
+# fails when the committed text differs.
+docs: install
+	$(RB) docs
 
 clean-cache:
 	rm -rf .cache/realignbench

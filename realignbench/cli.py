@@ -27,6 +27,31 @@ COMMAND_MODULES = [
     "realignbench.bench.commands:register",
 ]
 
+# Every stage's folder under the runs directory and the command that writes it, for the
+# top-level help; tests/test_cli_stages.py checks it against the pipeline's step
+# kinds, every run_stage call and the parser.
+STAGES = [
+    ("data", "data <benchmark>", "π_old-labelled pairs"),
+    ("triage", "triage", "INVERT/PUNISH/RETAIN, splits, sizes, noise (runs data first)"),
+    ("judge_pairs", "judge-pairs", "LLM verdicts on both responses of every pair"),
+    ("judge_validation", "judge-validation", "the free-text judge vs the label oracle"),
+    ("train", "train --method M", "M_ref (old_alignment), the methods, the TRACE variants"),
+    ("eval_tpa", "eval tpa", "generative target policy agreement"),
+    ("eval_likelihood_tpa", "eval likelihood-tpa", "likelihood TPA (also run by eval tpa)"),
+    ("eval_capability", "eval capability", "capability suites"),
+    ("eval_asr", "eval asr", "attack success rate"),
+    ("human_eval", "human ingest|simulate", "human (or simulated) preference study"),
+]
+
+
+def stages_epilog() -> str:
+    width = max(len(folder) for folder, _, _ in STAGES) + 2
+    lines = ["stages (folder under --runs-dir, the command that writes it; `reproduce` runs "
+             "all but judge_pairs):"]
+    lines += [f"  {folder + '/':<{width}} realignbench {command:<22} {what}"
+              for folder, command, what in STAGES]
+    return "\n".join(lines)
+
 
 def _cmd_validate(args) -> int:
     cfg = config_from_args(args)
@@ -82,7 +107,8 @@ def _resolve(target: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realignbench",
-        description="Benchmark and reproduction harness for LLM realignment (TRACE, ICML 2026).")
+        description="Benchmark and reproduction harness for LLM realignment (TRACE, ICML 2026).",
+        epilog=stages_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     for target in COMMAND_MODULES:

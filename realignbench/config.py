@@ -101,7 +101,6 @@ class EvalConfig:
 
 @dataclass
 class JudgeConfig:
-    kind: str = "label"              # label | embedding | llm
     base_url: str = ""               # llm: OpenAI-compatible endpoint (env OPENAI_BASE_URL)
     model: str = "gpt-4o"
     api_key_env: str = "OPENAI_API_KEY"   # the *name* of the variable; the key is never stored

@@ -16,7 +16,7 @@ from realignbench.oracle.llm import LLMJudge
 from realignbench.policies.spec import load_policy
 
 POLICY = load_policy("pku_new")
-FAST = ["judge.kind=llm", "judge.model=fake-judge", "judge.timeout_s=0.5",
+FAST = ["judge.model=fake-judge", "judge.timeout_s=0.5",
         "judge.backoff_base_s=0.01", "judge.backoff_max_s=0.05", "judge.concurrency=8",
         "judge.max_retries=6"]
 

@@ -71,17 +71,8 @@ def eval_asr(cfg, out, dep: str, spec: dict[str, Any]):
 
 def human_eval(cfg, out, tpa_steps: tuple[str, ...]):
     """The simulated panel over the DPO-Gold / TRACE / U2A generations of the TPA runs."""
-    from realignbench.bench.human.stage import simulated_human_eval_stage
-    from realignbench.runs import atomic_write_jsonl, read_jsonl
+    from realignbench.bench.human.stage import simulated_human_eval_stage, tpa_generations
     prepared = out["data"]
-    generations = {}
-    for step in tpa_steps:
-        run = out[step]
-        path = run.dir / "human_input.jsonl"       # derived view of the TPA samples
-        if not path.exists():
-            atomic_write_jsonl(path, ({"prompt_id": r["id"], "prompt": r["prompt"],
-                                       "text": r["response"], "compliant": r["new_compliant"]}
-                                      for r in read_jsonl(run.path("samples.jsonl"))))
-        generations[run.results()["subject"]["method"]] = path
+    generations = tpa_generations([out[step] for step in tpa_steps])
     return simulated_human_eval_stage(cfg, generations, prepared.policy_new.text,
                                       policy_id=prepared.policy_new.key)

@@ -1,8 +1,9 @@
-"""``realignbench table N | leaderboard | claims``: reports from run records (DESIGN §9-§10).
+"""``realignbench table N | leaderboard | claims | docs``: reports from run records (DESIGN §9-§10).
 
 Outputs go under ``--out`` (default ``out/``): ``tables/table-N.{md,csv,tex,json}``,
 ``leaderboard.{html,md}``, ``CLAIMS.md`` + ``claims.json``. ``--expected`` takes the
-pipeline's ``{subject_id: run key}`` JSON so that superseded runs count as stale.
+pipeline's ``{subject_id: run key}`` JSON so that superseded runs count as stale. ``docs``
+rewrites the generated blocks of README.md and docs/data.md.
 """
 from __future__ import annotations
 
@@ -91,6 +92,23 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    """Rewrite the generated blocks of README.md and docs/data.md (``--check``: only compare)."""
+    from realignbench.reports.generated_docs import render
+    from realignbench.runs import atomic_write_text
+    stale = []
+    for path, (committed, generated) in render(args.root).items():
+        if committed == generated:
+            print(f"{path}: up to date")
+        elif args.check:
+            stale.append(path)
+            print(f"{path}: STALE (run `realignbench docs` or `make docs`)")
+        else:
+            atomic_write_text(path, generated)
+            print(f"{path}: rewritten")
+    return 1 if stale else 0
+
+
 def _common(p) -> None:
     p.add_argument("--out", default="out", help="output directory [out]")
     p.add_argument("--expected", default=None, metavar="JSON",
@@ -125,3 +143,9 @@ def register(sub) -> None:
                    help="write 'not evaluated' for missing cells instead of failing")
     _common(p)
     p.set_defaults(func=cmd_claims)
+    p = sub.add_parser("docs", help="regenerate the marked blocks of README.md and docs/data.md "
+                                    "(category mixes, committed results)")
+    p.add_argument("--root", default=".", help="repository root [.]")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a generated block is stale")
+    p.set_defaults(func=cmd_docs)

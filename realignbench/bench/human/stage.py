@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -20,7 +21,9 @@ from realignbench.bench.human.simulate import PanelSpec, simulate_panel
 from realignbench.bench.human.study import Study, StudyError, StudyKeys, read_keys, read_study
 from realignbench.bench.human.study import write_study
 from realignbench.bench.human.winrates import win_metrics
-from realignbench.runs import Run, atomic_write_json, content_hash, file_hash, run_stage
+from realignbench.runs import (
+    Run, atomic_write_json, atomic_write_text, cache_root, content_hash, file_hash, read_jsonl,
+    run_stage)
 
 log = logging.getLogger("realignbench")
 
@@ -95,6 +98,25 @@ def human_eval_stage(cfg, triplets: Path | str, keys_path: Path | str,
               "annotations": [Path(p) for p in annotation_files]}
     return run_stage("human_eval", f"{cfg.preset}-human", cfg.to_dict(), inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
+
+
+def tpa_generations(tpa_runs: Sequence[Run]) -> dict[str, Path]:
+    """``{method: generations file}`` for a study, derived from completed TPA runs.
+
+    A completed run is never written to again, so each view goes to a content-addressed cache
+    outside the runs directory; the human_eval key hashes the file by content, so where the
+    view lives does not change the key.
+    """
+    out = {}
+    for run in tpa_runs:
+        rows = ({"prompt_id": r["id"], "prompt": r["prompt"], "text": r["response"],
+                 "compliant": r["new_compliant"]} for r in read_jsonl(run.path("samples.jsonl")))
+        text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+        path = cache_root() / "human_eval_inputs" / f"{content_hash(text)[:24]}.jsonl"
+        if not path.exists():
+            atomic_write_text(path, text)
+        out[run.results()["subject"]["method"]] = path
+    return out
 
 
 def simulated_human_eval_stage(cfg, generations: Mapping[str, Path | str], policy_text: str,
