@@ -8,8 +8,16 @@ PRESET ?= smol
 SEEDS ?=
 SHIFT ?=
 JOBS ?=
+# The hub is switched off only where nothing needs it: tiny and smol (their model is built or
+# converted locally) and the test targets (they run tiny). GPU presets download their model,
+# PKU-SafeRLHF and lm-eval's datasets. A value set in the environment is passed on as it is.
+OFFLINE_PRESETS := tiny smol
+ifneq ($(filter $(PRESET),$(OFFLINE_PRESETS)),)
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
+endif
+test test-fast smoke: export HF_HUB_OFFLINE := 1
+test test-fast smoke: export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

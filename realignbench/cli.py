@@ -10,6 +10,7 @@ import importlib
 import json
 import logging
 import sys
+import traceback
 
 from realignbench.cli_args import add_config_args, config_from_args
 from realignbench.config import ConfigError, dump_yaml
@@ -124,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ConfigError, KeyError, ValueError) as err:
-        # DataError is a ValueError; all name the file/line/field or config key.
+        # DataError is a ValueError; all name the file/line/field or config key, so one line
+        # is enough for a user. With -v the traceback too: a ValueError may also be a bug.
+        if args.verbose:
+            traceback.print_exc()
         print(f"realignbench {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -249,7 +249,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def load_config(preset: str = "smol", overrides: list[str] | None = None) -> Config:
     """Load a preset, apply ``key=value`` overrides and return a checked :class:`Config`."""
     data = apply_overrides(load_preset_dict(preset), list(overrides or []))
-    data.setdefault("preset", Path(preset).stem)
+    data.setdefault("preset", preset_path(preset).stem)
     cfg = build(Config, data)
     validate(cfg)
     return cfg
