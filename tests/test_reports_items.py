@@ -1,0 +1,50 @@
+"""Per-prompt values read back from run samples, for paired differences."""
+import pytest
+
+from synthruns import metric, write_run
+from realignbench.reports.items import metric_items
+from realignbench.reports.records import RecordError, load_records
+
+SUBJ = {"method": "trace", "preset": "tiny", "shift": "s", "seed": 2}
+
+
+def _record(tmp_path, stage, samples, subject=SUBJ, metrics=None):
+    write_run(tmp_path, stage, subject, metrics or {"tpa": metric(0.5)}, samples=samples)
+    return load_records(tmp_path).stage(stage)[0]
+
+
+def test_tpa_items_are_new_compliant_per_prompt_id_tagged_with_the_seed(tmp_path):
+    rows = [{"id": "a", "new_compliant": True, "dimension": "x", "category": "INVERT"},
+            {"id": "b", "new_compliant": False, "dimension": "y", "category": "RETAIN"}]
+    rec = _record(tmp_path, "eval_tpa", rows)
+    items = metric_items(rec, "tpa")
+    assert list(items.columns) == ["seed", "id", "num", "den"]
+    assert items.to_dict("records") == [{"seed": 2, "id": "a", "num": 1.0, "den": 1.0},
+                                        {"seed": 2, "id": "b", "num": 0.0, "den": 1.0}]
+    assert metric_items(rec, "tpa/y")["id"].tolist() == ["b"]
+    assert metric_items(rec, "tpa_category/INVERT")["num"].tolist() == [1.0]
+    assert metric_items(rec, "tpa_old") is None          # π_old not judged: nothing to pair
+    assert metric_items(rec, "unfinished") is None
+
+
+def test_win_rate_items_count_picks_of_a_over_picks_of_a_or_b(tmp_path):
+    rows = [{"item_id": "i1", "method": "x"}, {"item_id": "i1", "method": "y"},
+            {"item_id": "i2", "method": "z"}, {"item_id": "i3", "method": "x"}]
+    rec = _record(tmp_path, "human_eval", rows, {"preset": "tiny", "seed": 0},
+                  {"win/x_vs_y": metric(2 / 3)})
+    items = metric_items(rec, "win/x_vs_y").set_index("id")
+    assert items.loc["i1", ["num", "den"]].tolist() == [1.0, 2.0]
+    assert items.loc["i2", ["num", "den"]].tolist() == [0.0, 0.0]    # kept: pairs stay aligned
+    assert items["num"].sum() / items["den"].sum() == pytest.approx(2 / 3)
+    assert metric_items(rec, "chosen/z")["num"].sum() == 1
+    with pytest.raises(RecordError, match="samples.jsonl.*win/x_vs_q"):
+        metric_items(rec, "win/x_vs_q")
+
+
+def test_malformed_samples_fail_naming_file_and_line_and_foreign_ones_have_no_items(tmp_path):
+    rec = _record(tmp_path, "eval_tpa", [{"id": "a", "new_compliant": True}])
+    (rec.dir / "samples.jsonl").write_text('{"id": "a", "new_compliant": true}\n{oops\n')
+    with pytest.raises(RecordError, match=r"samples.jsonl: line 2: invalid JSON"):
+        metric_items(rec, "tpa")
+    (rec.dir / "samples.jsonl").write_text('{"id": "a"}\n')      # no new_compliant field
+    assert metric_items(rec, "tpa") is None
