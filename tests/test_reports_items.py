@@ -48,3 +48,23 @@ def test_malformed_samples_fail_naming_file_and_line_and_foreign_ones_have_no_it
         metric_items(rec, "tpa")
     (rec.dir / "samples.jsonl").write_text('{"id": "a"}\n')      # no new_compliant field
     assert metric_items(rec, "tpa") is None
+
+
+def test_capability_items_come_from_lm_eval_samples_and_a_suite_mean_weights_suites_equally(
+        tmp_path):
+    import json
+    suites = {"s1": {"headline": "acc,none"}, "s2": {"headline": "acc,none"}}
+    from realignbench.runs import atomic_write_json
+    run = write_run(tmp_path, "eval_capability", SUBJ, {"s1": metric(0.5), "s2": metric(1.0)})
+    results = json.loads(run.path("results.json").read_text())
+    atomic_write_json(run.path("results.json"), {**results, "suites": suites})
+    lm = {"samples": {"s1": [{"doc_id": 0, "filter": "none", "acc": 1.0},
+                             {"doc_id": 1, "filter": "none", "acc": 0.0}],
+                      "s2": [{"doc_id": 0, "filter": "none", "acc": 1.0},
+                             {"doc_id": 0, "filter": "other", "acc": 0.0}]}}
+    run.path("lm_eval_results.json").write_text(json.dumps(lm))
+    rec = load_records(tmp_path).stage("eval_capability")[0]
+    assert metric_items(rec, "s1")["id"].tolist() == ["s1:0", "s1:1"]
+    both = metric_items(rec, ("s1", "s2"))
+    assert len(both) == 3                                 # the 'other' filter is not headline
+    assert both["num"].sum() / both["den"].sum() == pytest.approx((0.5 + 1.0) / 2)

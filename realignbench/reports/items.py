@@ -7,6 +7,10 @@ A metric has per-item values where its stage's samples say how each item scored 
   prompts of that group.
 * ``human_eval``: ``win/<a>_vs_<b>`` = per item, picks of a over picks of a or b;
   ``chosen/<m>`` = picks of m over all picks (rows: ``item_id``, ``method``).
+* ``eval_capability``: ``<suite>`` = the suite's headline score per document, from lm-eval's
+  logged samples (``lm_eval_results.json``; ids ``<task>:<doc_id>``).
+* a tuple of metrics (a cell that is the mean of several suites): every suite's items with
+  weight 1/n_suite (num and den alike), so sum(num)/sum(den) is the mean of the suite means.
 
 Anything else has none (``None``): its differences cannot be paired and say so. Rows come back
 in :data:`realignbench.stats.ITEM_COLUMNS` layout, tagged with the run's seed.
@@ -85,18 +89,52 @@ def _split_pair(rest: str, methods: list[str], record: Record) -> tuple[str, str
                       f"{methods} do not make up this pair")
 
 
-READERS = {"eval_tpa": _tpa, "human_eval": _human}
+def _capability(record: Record, metric: str) -> pd.DataFrame | None:
+    path = record.dir / "lm_eval_results.json"
+    headline = (record.extra.get("suites") or {}).get(metric, {}).get("headline")
+    if not path.exists() or not headline:
+        return None
+    try:
+        res = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}: line {err.lineno}: invalid JSON ({err.msg})") from err
+    name, filt = headline.split(",")
+    rows = [{"id": f"{task}:{s['doc_id']}", "num": float(s[name]), "den": 1.0}
+            for task in _tasks(res, metric) for s in res.get("samples", {}).get(task, [])
+            if s.get("filter", "none") == filt and name in s]
+    return pd.DataFrame(rows) if rows else None
+
+
+def _tasks(res: dict, name: str) -> list[str]:
+    """A suite's leaf tasks (lm-eval groups such as mmlu list subtasks)."""
+    subtasks = res.get("group_subtasks", {}).get(name)
+    return [t for sub in subtasks for t in _tasks(res, sub)] if subtasks else [name]
+
+
+SAMPLE_READERS = {"eval_tpa": _tpa, "human_eval": _human}
+RUN_READERS = {"eval_capability": _capability}
+
+
+def _one_metric(record: Record, metric: str) -> pd.DataFrame | None:
+    if record.stage in RUN_READERS:
+        return RUN_READERS[record.stage](record, metric)
+    reader = SAMPLE_READERS.get(record.stage)
+    if reader is None:
+        return None
+    samples = read_samples(record.dir)
+    return None if samples.empty else reader(samples, metric, record)
 
 
 def metric_items(record: Record, metric: Any) -> pd.DataFrame | None:
     """Per-item rows of ``metric`` in ``record`` (seed-tagged), or None where there are none."""
-    reader = READERS.get(record.stage)
-    if reader is None or not isinstance(metric, str):
-        return None
-    samples = read_samples(record.dir)
-    if samples.empty:
-        return None
-    items = reader(samples, metric, record)
+    if isinstance(metric, str):
+        items = _one_metric(record, metric)
+    else:
+        parts = [_one_metric(record, m) for m in metric]
+        if any(p is None or p.empty for p in parts):
+            return None
+        items = pd.concat([p.assign(num=p["num"] / len(p), den=p["den"] / len(p))
+                           for p in parts], ignore_index=True)
     if items is None or items.empty:
         return None
     items.insert(0, "seed", record.subject.get("seed", 0))
