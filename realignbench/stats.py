@@ -200,7 +200,12 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame | float, n_boot: int = 10
     prompt clusters; with 0/1 items and one seed also the exact McNemar test."""
     if not isinstance(b, pd.DataFrame):
         return _against_constant(a, float(b), n_boot, seed)
-    rows = a.merge(b, on=["seed", "id"], suffixes=("_a", "_b"), validate="one_to_one")
+    for side, items in (("a", a), ("b", b)):
+        dup = items[items.duplicated(["seed", "id"])]
+        if not dup.empty:
+            raise ValueError(f"paired difference: side {side} has several rows for (seed, id) "
+                             f"{tuple(dup.iloc[0][['seed', 'id']])}; prompt ids must be unique")
+    rows = a.merge(b, on=["seed", "id"], suffixes=("_a", "_b"))
     if rows.empty:
         raise ValueError("paired difference: the two sides share no (seed, prompt id)")
     c = rows.groupby("id", sort=True)[["num_a", "den_a", "num_b", "den_b"]].sum()

@@ -132,3 +132,9 @@ def test_t_interval_uses_scipy_quantiles():
     mean, (lo, hi) = t_interval([0.6, 0.7, 0.8])
     assert hi - mean == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3))
     assert t_interval([0.5, 0.5]) == (0.5, (0.5, 0.5))
+
+
+def test_duplicate_prompt_ids_are_refused_with_the_offending_id():
+    a, b = planted(3, 1, 2, 2)
+    with pytest.raises(ValueError, match=r"side b has several rows .*'p0'"):
+        paired_difference(a, pd.concat([b, b.iloc[:1]]))

@@ -149,8 +149,11 @@ def difference(a: CellValue, b: CellValue) -> CellValue:
     (against a constant: a's own items), else the unpaired fallbacks of the module docstring."""
     runs, prov = a.runs + b.runs, a.provenance + b.provenance
     if a.items is not None and (b.items is not None or b.ci_kind == "constant"):
-        d = paired_difference(a.items, b.items if b.items is not None else b.value,
-                              N_BOOT, BOOT_SEED)
+        try:
+            d = paired_difference(a.items, b.items if b.items is not None else b.value,
+                                  N_BOOT, BOOT_SEED)
+        except ValueError as err:
+            raise CellError(f"{err} (runs: {', '.join(str(r) for r in runs)})") from err
         info = {"paired": True, "test": d.test, "p_value": d.p_value, "mdd": d.mdd,
                 "n_clusters": d.n_clusters,
                 "discordant": list(d.discordant) if d.discordant else None}
