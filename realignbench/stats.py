@@ -211,9 +211,8 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame | float, n_boot: int = 10
     c = rows.groupby("id", sort=True)[["num_a", "den_a", "num_b", "den_b"]].sum()
     na, da, nb, db = (c[k].to_numpy() for k in ("num_a", "den_a", "num_b", "den_b"))
     value = float(na.sum() / da.sum() - nb.sum() / db.sum())
-    stat = lambda na, da, nb, db, axis=-1: _ratio(na, da, axis) - _ratio(nb, db, axis)  # noqa
-    lo, hi = (value, value) if len(c) < 2 else bootstrap_ci((na, da, nb, db), stat, n_boot,
-                                                            seed)[:2]
+    lo, hi = (value, value) if len(c) < 2 else bootstrap_ci((na, da, nb, db), _ratio_difference,
+                                                            n_boot, seed)[:2]
     infl = _influence(na, da) - _influence(nb, db)
     psi = float(np.mean(infl ** 2) + value ** 2)     # second moment of the paired differences
     seeds = sorted(rows["seed"].unique().tolist(), key=str)
@@ -221,16 +220,24 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame | float, n_boot: int = 10
                      f"paired bootstrap over {len(c)} prompt clusters × {len(seeds)} seed(s) "
                      f"(BCa, {n_boot} resamples)", None,
                      minimal_detectable_difference(psi, len(c)))
-    binary = is_binary(rows[["num_a", "num_b"]].to_numpy()) and (rows[["den_a", "den_b"]]
-                                                                 == 1).all().all()
-    if binary and len(seeds) == 1:
-        a_only = int(((rows.num_a == 1) & (rows.num_b == 0)).sum())
-        b_only = int(((rows.num_a == 0) & (rows.num_b == 1)).sum())
-        out.discordant = (a_only, b_only)
-        out.p_value = mcnemar_exact(a_only, b_only)
-        out.test = f"exact McNemar (binomial test on {a_only} + {b_only} discordant pairs); " \
-                   + out.test
+    binary = is_binary(rows[["num_a", "num_b"]].to_numpy()) and bool(
+        (rows[["den_a", "den_b"]] == 1).all().all())
+    if binary and len(seeds) == 1:      # independent 0/1 pairs: McNemar's exact test applies
+        _add_mcnemar(out, rows)
     return out
+
+
+def _ratio_difference(na, da, nb, db, axis=-1):
+    return _ratio(na, da, axis) - _ratio(nb, db, axis)
+
+
+def _add_mcnemar(out: PairedDiff, rows: pd.DataFrame) -> None:
+    a_only = int(((rows.num_a == 1) & (rows.num_b == 0)).sum())
+    b_only = int(((rows.num_a == 0) & (rows.num_b == 1)).sum())
+    out.discordant = (a_only, b_only)
+    out.p_value = mcnemar_exact(a_only, b_only)
+    out.test = (f"exact McNemar (binomial test on {a_only} + {b_only} discordant pairs); "
+                + out.test)
 
 
 def _against_constant(a: pd.DataFrame, const: float, n_boot: int, seed: int) -> PairedDiff:
