@@ -47,9 +47,12 @@ def decide(lo: float, hi: float, relation: str, margin: float = 0.0,
         raise ValueError("a '>=' claim needs a non-inferiority margin > 0")
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return INCONCLUSIVE, "a value is undefined"
-    if hi - lo <= 0:
+    if hi - lo <= 0 and lo == 0:
         return INCONCLUSIVE, ("the CI has zero width: no answers differ between the two sides "
                               "(e.g. both at a floor or ceiling), so a tie is no evidence")
+    if hi - lo <= 0:
+        return INCONCLUSIVE, ("the CI has zero width: every prompt differs alike, so the "
+                              "bootstrap has no spread to measure uncertainty with")
     bound = 0.0 if relation == ">" else -margin
     what = "0" if relation == ">" else f"the margin −{margin * 100:g} points"
     if hi < bound:
