@@ -2,7 +2,11 @@
 
 ``populate`` writes one completed run per (stage, subject) that the table specs ask for (from
 ``build.needs``), with metric values from ``value_fn(stage, subject, metric)`` — so a test
-knows every number that must come out of the renderer.
+knows every number that must come out of the renderer. With ``samples=True`` the TPA and
+human-evaluation runs also get per-prompt samples (so differences are paired): TPA prompt i
+of ``N_PROMPTS`` is compliant iff i < round(value × N) (nested sets: every discordant pair
+favours the higher value), and the metric record is the samples' own mean; the human panel is
+the fixed ``HUMAN_PICKS`` (one pick per item) and its win rates are computed from it.
 """
 from __future__ import annotations
 
@@ -59,6 +63,25 @@ def write_run(runs_dir: Path, stage: str, subject: dict[str, Any], metrics: dict
     return run
 
 
+N_PROMPTS = 24
+HUMAN_PICKS = ["dpo_gold"] * 22 + ["trace"] * 12 + ["u2a"] * 6     # one pick per item
+
+
+def tpa_samples(value: float) -> tuple[float, list[dict]]:
+    k = round(value * N_PROMPTS)
+    rows = [{"id": f"q{i}", "new_compliant": i < k, "dimension": "d", "category": "INVERT"}
+            for i in range(N_PROMPTS)]
+    return k / N_PROMPTS, rows
+
+
+def human_samples() -> tuple[dict[str, dict], list[dict]]:
+    rows = [{"item_id": f"h{i}", "method": m} for i, m in enumerate(HUMAN_PICKS)]
+    count = {m: HUMAN_PICKS.count(m) for m in set(HUMAN_PICKS)}
+    wins = {f"win/{a}_vs_{b}": metric(count[a] / (count[a] + count[b]), n=count[a] + count[b])
+            for a in count for b in count if a != b}
+    return wins, rows
+
+
 def metric(value: float, half: float = 0.05, n: int = 24) -> dict[str, Any]:
     return {"value": value, "ci": [value - half, value + half], "n": n}
 
@@ -66,7 +89,7 @@ def metric(value: float, half: float = 0.05, n: int = 24) -> dict[str, Any]:
 def populate(runs_dir: Path, cfg: dict[str, Any], tables=(*range(1, 9), "leaderboard"),
              value_fn: Callable[[str, dict, str], float] = default_value,
              skip: Callable[[str, dict], bool] = lambda stage, subject: False,
-             simulated: bool = True) -> list[Run]:
+             simulated: bool = True, samples: bool = False) -> list[Run]:
     """Write every run the given tables need; ``skip(stage, subject)`` leaves a run out."""
     merged: dict[str, dict[str, Any]] = {}
     for n in tables:
@@ -83,7 +106,14 @@ def populate(runs_dir: Path, cfg: dict[str, Any], tables=(*range(1, 9), "leaderb
         if skip(e["stage"], e["subject"]):
             continue
         metrics = {m: metric(value_fn(e["stage"], e["subject"], m)) for m in sorted(e["metrics"])}
+        rows = None
+        if samples and e["stage"] == "eval_tpa" and "tpa" in metrics:
+            value, rows = tpa_samples(metrics["tpa"]["value"])
+            metrics["tpa"] = metric(value)
+        elif samples and e["stage"] == "human_eval":
+            wins, rows = human_samples()
+            metrics.update({k: v for k, v in wins.items() if k in metrics})
         prov = {"simulated": simulated if e["stage"] == "human_eval" else False,
                 "judge": "label-oracle", "nll_weight": cfg["train"]["nll_weight"]}
-        runs.append(write_run(runs_dir, e["stage"], e["subject"], metrics, prov))
+        runs.append(write_run(runs_dir, e["stage"], e["subject"], metrics, prov, samples=rows))
     return runs

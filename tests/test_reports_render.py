@@ -11,7 +11,8 @@ import pytest
 from synthruns import default_value, populate, write_run, metric
 from realignbench.config import load_config
 from realignbench.reports.build import build_table
-from realignbench.reports.cells import across_seeds, t975
+from scipy import stats
+
 from realignbench.reports.records import load_records
 from realignbench.reports.render import to_json, to_latex, to_markdown, write_table
 from realignbench.reports.spec import SpecError, load_spec
@@ -57,7 +58,7 @@ def test_every_table_renders_in_every_format(world, number, tmp_path):
             assert c["runs"] and all(Path(r).is_dir() for r in c["runs"])
 
 
-def test_multi_seed_cell_is_mean_with_t_interval_across_seeds(world):
+def test_multi_seed_cell_without_samples_is_mean_with_t_interval_across_seeds(world):
     cfg, recs = world
     table = build_table(load_spec(5, cfg), recs, cfg)
     cell = _cell(table, "48", "trace")
@@ -65,29 +66,59 @@ def test_multi_seed_cell_is_mean_with_t_interval_across_seeds(world):
             for s in SEEDS]
     assert cell["value"] == pytest.approx(sum(vals) / 3)
     sd = math.sqrt(sum((v - cell["value"]) ** 2 for v in vals) / 2)
-    assert cell["ci"][1] - cell["value"] == pytest.approx(t975(2) * sd / math.sqrt(3))
+    assert cell["ci"][1] - cell["value"] == pytest.approx(4.303 * sd / math.sqrt(3), rel=1e-3)
     assert cell["ci_kind"] == "t-across-seeds" and cell["seeds"] == SEEDS and cell["n"] == 72
-    # Δ column: paired per-seed differences of the two cells of the row.
+    # Δ column without per-prompt samples: per-seed differences, and marked unpaired.
     delta = _cell(table, "48", "delta")
     assert delta["value"] == pytest.approx(cell["value"] - _cell(table, "48", "naive_dpo")["value"])
-    assert delta["ci_kind"] == "paired-t"
+    assert delta["ci_kind"] == "paired-t-across-seeds" and delta["paired"] is False
+    assert "no per-prompt values" in delta["unpaired_reason"]
     md = to_markdown(table)
-    assert f"{cell['value'] * 100:.1f}" in md and "+40.0" in md
+    assert f"{cell['value'] * 100:.1f}" in md and "+40.0" in md and "UNPAIRED" in md
 
 
-def test_single_seed_cell_keeps_the_runs_bootstrap_ci(tmp_path):
+def test_delta_column_is_paired_over_prompts_and_clustered_over_seeds(tmp_path):
+    cfg = load_config("tiny", [f"seeds={SEEDS}"]).to_dict()
+    populate(tmp_path, cfg, tables=[5], samples=True)
+    table = build_table(load_spec(5, cfg), load_records(tmp_path), cfg)
+    trace, naive = _cell(table, "48", "trace"), _cell(table, "48", "naive_dpo")
+    assert trace["ci_kind"] == "cluster-bootstrap" and trace["n"] == 72
+    # TRACE 0.70 + 48/1e4 → 17 of 24 prompts; Naive 0.30 + … → 7 of 24; nested, so 10
+    # discordant prompts, all TRACE-only, in every seed.
+    assert trace["value"] == pytest.approx(17 / 24) and naive["value"] == pytest.approx(7 / 24)
+    delta = _cell(table, "48", "delta")
+    assert delta["paired"] is True and delta["ci_kind"] == "paired"
+    assert delta["value"] == pytest.approx(10 / 24)
+    assert delta["n"] == 72 and delta["n_clusters"] == 24 and delta["seeds"] == SEEDS
+    assert 0 < delta["ci"][0] < 10 / 24 < delta["ci"][1] <= 1
+    md = to_markdown(table)
+    assert "+41.7 [" in md and "paired" in md and "UNPAIRED" not in md
+    row = next(r for r in csv.DictReader(io.StringIO(to_csv_text(table)))
+               if r["column"] == "delta" and r["row"] == "48")
+    assert row["paired"] == "True" and "prompt clusters" in row["test"]
+
+
+def to_csv_text(table):
+    from realignbench.reports.render import to_csv
+    return to_csv(table)
+
+
+def test_single_seed_cell_keeps_the_runs_own_ci(tmp_path):
     cfg = load_config("tiny", ["seeds=[0]"]).to_dict()
     populate(tmp_path, cfg, tables=[5])
     table = build_table(load_spec(5, cfg), load_records(tmp_path), cfg)
     cell = _cell(table, "24", "trace")
-    assert cell["ci_kind"] == "bootstrap"
+    assert cell["ci_kind"] == "run"
     assert cell["ci"] == pytest.approx([cell["value"] - 0.05, cell["value"] + 0.05])
     assert "[65.2, 75.2] n=24" in to_markdown(table)
 
 
-def test_across_seeds_matches_a_hand_computation():
-    mean, (lo, hi) = across_seeds([0.6, 0.7, 0.8])
-    assert mean == pytest.approx(0.7) and hi - mean == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+def test_t_quantile_comes_from_scipy_not_a_typed_table():
+    from realignbench.stats import t_interval
+    mean, (lo, hi) = t_interval([0.6, 0.7, 0.8])
+    assert mean == pytest.approx(0.7)
+    assert hi - mean == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3))
+    assert hi - mean == pytest.approx(4.303 * 0.1 / math.sqrt(3), rel=1e-4)   # printed tables
 
 
 def test_paper_values_sit_beside_ours_and_setting_differences_are_stated(world):

@@ -1,10 +1,14 @@
 """A cell = (stage, metric, subject filters, seed mode), resolved against run records.
 
-Seeds: ``each`` needs one record per configured seed and aggregates them (mean; with more than
-one seed a t-interval across seeds, else the run's own bootstrap CI); ``one`` needs exactly one
-record whatever its seed (the base model, M_ref, triage, judge validation: built once).
-Differences (Δ columns, claims) use per-seed paired differences when both sides share at least
-two seeds, else combine the two 95% half-widths in quadrature (independent normal approximation).
+Seeds: ``each`` needs one record per configured seed and aggregates them, ``one`` needs exactly
+one record whatever its seed (the base model, M_ref, triage, judge validation: built once).
+A cell's CI: one run — the run's own (Wilson for a proportion, else bootstrap); several seeds —
+the pooled value over prompts × seeds with a bootstrap over prompt clusters when the runs' samples
+give per-prompt values, else a Student-t interval across the per-seed values.
+Differences (Δ columns, claims) are paired at the prompt level and clustered over seeds
+(``stats.paired_difference``) whenever both sides have per-prompt values; otherwise they are
+marked unpaired (``paired: false``, with the reason) and fall back to per-seed differences
+(Student t, ≥ 2 shared seeds) or, last, the two CIs' half-widths in quadrature.
 """
 from __future__ import annotations
 
@@ -13,16 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
+
+from realignbench.reports.items import metric_items
 from realignbench.reports.records import CellError, RecordSet
+from realignbench.stats import cluster_estimate, paired_difference, t_interval
 
-# Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30 (beyond: normal 1.96).
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
-
-def t975(df: int) -> float:
-    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+N_BOOT = 2000          # resamples for the cells' and differences' bootstraps
+BOOT_SEED = 0          # fixed: the same records always give the same tables
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ class CellValue:
     per_seed: dict[Any, float] = field(default_factory=dict)
     runs: list[Path] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
-    ci_kind: str = "bootstrap"              # bootstrap | t-across-seeds | quadrature | paired-t
+    ci_kind: str = "run"                    # run | cluster-bootstrap | t-across-seeds | paired |
+    #                                         paired-t-across-seeds | quadrature | constant
     chance: float | None = None             # the metric record's own chance level, if it has one
+    items: pd.DataFrame | None = None       # per-prompt values (stats.ITEM_COLUMNS), if any
+    stats: dict[str, Any] = field(default_factory=dict)   # a difference's test, MDD, pairing
 
     @property
     def half_width(self) -> float:
@@ -69,7 +74,7 @@ class CellValue:
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "ci": list(self.ci), "n": self.n, "seeds": self.seeds,
                 "per_seed": {str(k): v for k, v in self.per_seed.items()},
-                "ci_kind": self.ci_kind, "runs": [str(p) for p in self.runs],
+                "ci_kind": self.ci_kind, **self.stats, "runs": [str(p) for p in self.runs],
                 "provenance": summarize_provenance(self.provenance)}
 
 
@@ -93,13 +98,10 @@ def _run_metric(record, metric) -> dict[str, Any]:
     return {"value": value, "ci": [lo, hi], "n": sum(p["n"] for p in parts)}
 
 
-def across_seeds(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
-    """Mean and two-sided 95% t-interval of per-seed values (needs at least two)."""
-    k = len(values)
-    mean = sum(values) / k
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
-    hw = t975(k - 1) * sd / math.sqrt(k)
-    return mean, (mean - hw, mean + hw)
+def _items(found, metric) -> pd.DataFrame | None:
+    """Per-prompt values of every run of the cell, or None unless all runs have them."""
+    parts = [metric_items(r, metric) for r in found]
+    return None if any(p is None for p in parts) else pd.concat(parts, ignore_index=True)
 
 
 def resolve(cell: CellSpec, records: RecordSet, seeds: Sequence[Any], where: str) -> CellValue:
@@ -118,18 +120,23 @@ def resolve(cell: CellSpec, records: RecordSet, seeds: Sequence[Any], where: str
         ms = [_run_metric(r, cell.metric) for r in found]
     except CellError as err:
         raise CellError(f"{where}: {err}") from err
+    items = _items(found, cell.metric)
     prov = [{**r.provenance, "stage": r.stage} for r in found]
     runs = [r.dir for r in found]
     n = sum(m["n"] for m in ms)
     chance = ms[0].get("chance")
+    vals = [m["value"] for m in ms]
+    per_seed = dict(zip(seed_list, vals))
     if len(ms) == 1:
         m = ms[0]
-        return CellValue(m["value"], tuple(m["ci"]), n, seed_list,
-                         dict(zip(seed_list, [m["value"]])), runs, prov, "bootstrap", chance)
-    vals = [m["value"] for m in ms]
-    mean, ci = across_seeds(vals)
-    return CellValue(mean, ci, n, seed_list, dict(zip(seed_list, vals)), runs, prov,
-                     "t-across-seeds", chance)
+        return CellValue(m["value"], tuple(m["ci"]), n, seed_list, per_seed, runs, prov,
+                         "run", chance, items)
+    if items is not None:
+        est = cluster_estimate(items, N_BOOT, BOOT_SEED)
+        return CellValue(est["value"], tuple(est["ci"]), est["n"], seed_list, per_seed, runs,
+                         prov, "cluster-bootstrap", chance, items)
+    mean, ci = t_interval(vals)
+    return CellValue(mean, ci, n, seed_list, per_seed, runs, prov, "t-across-seeds", chance)
 
 
 def constant(value: float) -> CellValue:
@@ -138,14 +145,30 @@ def constant(value: float) -> CellValue:
 
 
 def difference(a: CellValue, b: CellValue) -> CellValue:
-    """a − b with a 95% CI: paired across shared seeds when ≥ 2, else quadrature of half-widths."""
+    """a − b with a 95% CI, paired at the prompt level where both sides have per-prompt values
+    (against a constant: a's own items), else the unpaired fallbacks of the module docstring."""
+    runs, prov = a.runs + b.runs, a.provenance + b.provenance
+    if a.items is not None and (b.items is not None or b.ci_kind == "constant"):
+        try:
+            d = paired_difference(a.items, b.items if b.items is not None else b.value,
+                                  N_BOOT, BOOT_SEED)
+        except ValueError as err:
+            raise CellError(f"{err} (runs: {', '.join(str(r) for r in runs)})") from err
+        info = {"paired": True, "test": d.test, "p_value": d.p_value, "mdd": d.mdd,
+                "n_clusters": d.n_clusters,
+                "discordant": list(d.discordant) if d.discordant else None}
+        return CellValue(d.value, d.ci, d.n, d.seeds, {}, runs, prov, "paired", stats=info)
+    lacking = [str(r) for x in (a, b) if x.items is None for r in x.runs[:1]]
+    why = {"paired": False,
+           "unpaired_reason": "no per-prompt values in the samples of " + ", ".join(lacking)}
     shared = [s for s in a.per_seed if s in b.per_seed]
     if len(shared) >= 2 and len(shared) == len(a.per_seed) == len(b.per_seed):
         diffs = [a.per_seed[s] - b.per_seed[s] for s in shared]
-        mean, ci = across_seeds(diffs)
-        return CellValue(mean, ci, a.n + b.n, shared, dict(zip(shared, diffs)),
-                         a.runs + b.runs, a.provenance + b.provenance, "paired-t")
+        mean, ci = t_interval(diffs)
+        return CellValue(mean, ci, a.n + b.n, shared, dict(zip(shared, diffs)), runs, prov,
+                         "paired-t-across-seeds",
+                         stats={**why, "test": "Student t on per-seed differences"})
     d = a.value - b.value
     hw = math.hypot(a.half_width, b.half_width)
-    return CellValue(d, (d - hw, d + hw), a.n + b.n, shared, {}, a.runs + b.runs,
-                     a.provenance + b.provenance, "quadrature")
+    return CellValue(d, (d - hw, d + hw), a.n + b.n, shared, {}, runs, prov, "quadrature",
+                     stats={**why, "test": "unpaired: 95% half-widths in quadrature"})

@@ -1,14 +1,18 @@
 """Verdicts on the paper's directional claims (``claims.yaml``) from our numbers → CLAIMS.md.
 
 Each claim part compares two table cells, a − b, read through the same specs as the tables.
-The 95% CI of the difference is paired across seeds when both sides have the same ≥ 2 seeds
-(Student t on per-seed differences), else the two cells' 95% half-widths combined in quadrature.
+The difference is paired at the prompt level and clustered over seeds (``cells.difference``,
+``stats.paired_difference``): its 95% CI, the test used, n (prompts × seeds) and the minimal
+detectable difference (MDD, 80% power, two-sided 0.05) at that n are reported with the verdict.
 
-Rule (``verdict``), for a claim "a > b":  reproduced if the CI lies above 0; not reproduced if
-it lies below 0; inconclusive otherwise (or if a value is undefined). For "a ≥ b" with margin δ
-(default 0): reproduced if CI_lo ≥ −δ, not reproduced if CI_hi < −δ, else inconclusive.
-A claim with several parts (or "at every data size") is reproduced if every part is, not
-reproduced if any part is not, else inconclusive.
+Rule (``decide``): an undefined value, or a CI of zero width (no discordant answers — e.g. both
+sides at a floor or ceiling), is **inconclusive**: a tie there is never evidence. Otherwise, for
+"a > b": reproduced if the CI lies above 0, not reproduced if it lies below 0, else inconclusive.
+"a ≥ b" is a non-inferiority claim and needs a margin δ > 0 declared in claims.yaml: reproduced
+if CI_lo > −δ, not reproduced if CI_hi < −δ, else inconclusive. An unpaired difference (the runs
+have no per-prompt samples) is at most inconclusive. A claim with several parts (or "at every
+data size") is reproduced if every part is, not reproduced if any part is not, else
+inconclusive.
 """
 from __future__ import annotations
 
@@ -34,15 +38,35 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inco
 NOT_EVALUATED = "not evaluated"
 
 
-def verdict(lo: float, hi: float, relation: str, margin: float = 0.0) -> str:
-    """The rule of the module docstring, on the 95% CI [lo, hi] of a − b."""
+def decide(lo: float, hi: float, relation: str, margin: float = 0.0,
+           paired: bool = True) -> tuple[str, str]:
+    """(verdict, reason) by the rule of the module docstring, on the 95% CI [lo, hi] of a − b."""
     if relation not in (">", ">="):
         raise ValueError(f"relation must be '>' or '>=', got {relation!r}")
+    if relation == ">=" and not margin > 0:
+        raise ValueError("a '>=' claim needs a non-inferiority margin > 0")
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return INCONCLUSIVE
-    if relation == ">":
-        return REPRODUCED if lo > 0 else NOT_REPRODUCED if hi < 0 else INCONCLUSIVE
-    return REPRODUCED if lo >= -margin else NOT_REPRODUCED if hi < -margin else INCONCLUSIVE
+        return INCONCLUSIVE, "a value is undefined"
+    if hi - lo <= 0 and lo == 0:
+        return INCONCLUSIVE, ("the CI has zero width: no answers differ between the two sides "
+                              "(e.g. both at a floor or ceiling), so a tie is no evidence")
+    if hi - lo <= 0:
+        return INCONCLUSIVE, ("the CI has zero width: every prompt differs alike, so the "
+                              "bootstrap has no spread to measure uncertainty with")
+    bound = 0.0 if relation == ">" else -margin
+    what = "0" if relation == ">" else f"the margin −{margin * 100:g} points"
+    if hi < bound:
+        return NOT_REPRODUCED, f"the CI lies below {what}"
+    if lo > bound and not paired:
+        return INCONCLUSIVE, "the CI excludes the bound but the difference is unpaired"
+    if lo > bound:
+        return REPRODUCED, f"the CI lies above {what}"
+    return INCONCLUSIVE, f"the CI contains {what}"
+
+
+def verdict(lo: float, hi: float, relation: str, margin: float = 0.0,
+            paired: bool = True) -> str:
+    return decide(lo, hi, relation, margin, paired)[0]
 
 
 def combine(verdicts: list[str]) -> str:
@@ -114,30 +138,51 @@ def evaluate_claim(claim: Mapping[str, Any], records: RecordSet, cfg: Mapping[st
                 parts_out.append({"verdict": NOT_EVALUATED, "reason": str(err)})
                 continue
             d = difference(a.value, b.value)
-            v = verdict(d.ci[0], d.ci[1], part["relation"], float(part.get("margin", 0.0)))
+            margin = float(part.get("margin", 0.0))
+            v, why = decide(d.ci[0], d.ci[1], part["relation"], margin,
+                            d.stats.get("paired", False))
             parts_out.append({"a": a.label, "b": b.label, "relation": part["relation"],
                               "a_value": a.value.value, "b_value": b.value.value,
                               "a_ci": list(a.value.ci), "b_ci": list(b.value.ci),
                               "diff": d.value, "diff_ci": list(d.ci), "ci_kind": d.ci_kind,
-                              "seeds": d.seeds or a.value.seeds, "scale": a.scale,
-                              "margin": float(part.get("margin", 0.0)), "verdict": v,
-                              "_values": [a.value, b.value]})
+                              **d.stats, "n": d.n, "seeds": d.seeds or a.value.seeds,
+                              "scale": a.scale, "margin": margin, "verdict": v,
+                              "reason": why, "_values": [a.value, b.value]})
     return {"id": claim["id"], "claim": claim["claim"], "paper": claim.get("paper", ""),
             "verdict": combine([p["verdict"] for p in parts_out]), "parts": parts_out}
 
 
+def _line(path: Path, text: str, i: int) -> str:
+    """'line N' of claims[i] in the YAML source (for error messages)."""
+    try:
+        root = yaml.compose(text)
+        claims = next(v for k, v in root.value if k.value == "claims")
+        return f"line {claims.value[i].start_mark.line + 1}"
+    except Exception:   # noqa: BLE001 — a position is a courtesy; the field is named anyway
+        return "line ?"
+
+
 def load_claims(path: Path | str = CLAIMS_PATH) -> list[dict[str, Any]]:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
     claims = raw.get("claims") if isinstance(raw, dict) else None
     if not isinstance(claims, list):
         raise SpecError(f"{path}: expected a top-level 'claims' list")
     for i, c in enumerate(claims):
         for key in ("id", "claim", "parts"):
             if key not in c:
-                raise SpecError(f"{path}: claims[{i}]: missing {key!r}")
+                raise SpecError(f"{path}: {_line(path, text, i)}: claims[{i}]: missing {key!r}")
         for j, p in enumerate(c["parts"]):
+            where = f"{path}: {_line(path, text, i)}: claims[{i}].parts[{j}]"
             if not {"a", "b", "relation"} <= set(p):
-                raise SpecError(f"{path}: claims[{i}].parts[{j}]: needs a, b and relation")
+                raise SpecError(f"{where}: needs a, b and relation")
+            if p["relation"] not in (">", ">="):
+                raise SpecError(f"{where}.relation: must be '>' or '>=', got {p['relation']!r}")
+            margin = p.get("margin")
+            if p["relation"] == ">=" and not (isinstance(margin, (int, float)) and margin > 0):
+                raise SpecError(f"{where}.margin: a '>=' (non-inferiority) claim needs a "
+                                f"declared margin > 0, got {margin!r}")
     return claims
 
 
@@ -159,14 +204,38 @@ def _pt(x: float, scale: float, sign: bool = False) -> str:
     return f"{x * scale:+.1f}" if sign else f"{x * scale:.1f}"
 
 
-RULE = ("Verdict rule: for each comparison a − b we take the 95% CI of the difference — paired "
-        "across seeds (Student t on per-seed differences) when both sides share ≥ 2 seeds, else "
-        "the two cells' 95% half-widths combined in quadrature (each cell: the run's bootstrap "
-        "CI, or the t-interval across seeds). Claim 'a > b': **reproduced** if the CI lies "
-        "above 0, **not reproduced** if it lies below 0, **inconclusive** otherwise. Claim "
-        "'a ≥ b' (margin δ, 0 unless stated): reproduced if CI_lo ≥ −δ, not reproduced if "
-        "CI_hi < −δ, else inconclusive. A claim with several comparisons is reproduced only if "
-        "all are, and not reproduced if any is not.")
+RULE = ("Verdict rule: each comparison a − b is paired at the prompt level (both methods "
+        "answered the same prompts; rows matched by prompt id and seed) and clustered over seeds "
+        "(the bootstrap resamples prompts, each with all its seeds); its 95% CI, the test, n "
+        "(prompts × seeds) and the minimal detectable difference (MDD: 80% power, two-sided "
+        "α 0.05, from the observed discordance) are shown. A CI of zero width (no answers differ, "
+        "e.g. both at a floor or ceiling) or an undefined value is **inconclusive**: a tie is no "
+        "evidence. Claim 'a > b': **reproduced** if the CI lies above 0, **not reproduced** if "
+        "it lies below 0, **inconclusive** otherwise. Claim 'a ≥ b' (non-inferiority, margin δ "
+        "declared in claims.yaml): reproduced if CI_lo > −δ, not reproduced if CI_hi < −δ, else "
+        "inconclusive. An unpaired comparison (no per-prompt samples) is at most inconclusive. "
+        "A claim with several comparisons is reproduced only if all are, and not reproduced if "
+        "any is not.")
+
+
+def _n(p: dict[str, Any]) -> str:
+    if p.get("n_clusters"):
+        seeds = max(len(p.get("seeds") or []), 1)
+        return f"n = {p['n_clusters']} prompts × {seeds} seed(s) = {p['n']}"
+    return f"n = {p.get('n', 0)}"
+
+
+def _stats_cell(p: dict[str, Any]) -> str:
+    s = p["scale"]
+    bits = [p.get("test", p["ci_kind"]), _n(p)]
+    if p.get("p_value") is not None:
+        bits.append(f"p = {p['p_value']:.3g}")
+    bits.append(f"MDD {_pt(p.get('mdd'), s)}")
+    if p["relation"] == ">=":
+        bits.append(f"margin {_pt(p['margin'], s)}")
+    if not p.get("paired", False):
+        bits.append("UNPAIRED: " + p.get("unpaired_reason", ""))
+    return "; ".join(bits)
 
 
 def to_markdown(result: dict[str, Any]) -> str:
@@ -175,21 +244,22 @@ def to_markdown(result: dict[str, Any]) -> str:
              "setting (7-9B models, PKU-SafeRLHF or its own SynthValueBench), so only the "
              "*direction* of each claim is tested.", "", RULE, "",
              provenance_line({"provenance": result["provenance"]}), "",
-             "| Claim | Verdict | Paper | Ours: a vs b | a − b [95% CI] |",
-             "|---|---|---|---|---|"]
+             "| Claim | Verdict | Paper | Ours: a vs b | a − b [95% CI] → part verdict (why) "
+             "| Test, n, MDD |", "|---|---|---|---|---|---|"]
     for c in result["claims"]:
         for i, p in enumerate(c["parts"]):
             head = [c["claim"], f"**{c['verdict']}**", c["paper"]] if i == 0 else ["", "", ""]
             if p["verdict"] == NOT_EVALUATED:
-                ours, diff = f"not evaluated: {p['reason']}", ""
+                ours, diff, test = f"not evaluated: {p['reason']}", "", ""
             else:
                 s = p["scale"]
                 ours = (f"{p['a']} = {_pt(p['a_value'], s)} {p['relation']} "
                         f"{p['b']} = {_pt(p['b_value'], s)}")
                 diff = (f"{_pt(p['diff'], s, True)} [{_pt(p['diff_ci'][0], s, True)}, "
-                        f"{_pt(p['diff_ci'][1], s, True)}] ({p['ci_kind']}) → {p['verdict']}")
-            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in [*head, ours, diff])
-                         + " |")
+                        f"{_pt(p['diff_ci'][1], s, True)}] → {p['verdict']} ({p['reason']})")
+                test = _stats_cell(p)
+            lines.append("| " + " | ".join(x.replace("|", "\\|")
+                                             for x in [*head, ours, diff, test]) + " |")
     counts = {v: sum(c["verdict"] == v for c in result["claims"])
               for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_EVALUATED)}
     lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "."]

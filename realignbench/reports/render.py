@@ -1,7 +1,8 @@
 """Render a built table (``build.build_table``) as Markdown, CSV, LaTeX and JSON.
 
 Every renderer reads only the built dict, so the four files always agree. Ours: value, 95% CI
-and n; the paper's value sits in its own column beside ours, verbatim from the spec.
+and n (a Δ column: the paired difference, its CI and whether it is paired); the paper's value
+sits in its own column beside ours, verbatim from the spec.
 """
 from __future__ import annotations
 
@@ -34,9 +35,12 @@ def cell_parts(cell: dict[str, Any]) -> tuple[str, str]:
     value = _num(cell["value"], show, show.get("sign", False))
     lo, hi = cell["ci"]
     ci = f"[{_num(lo, show, show.get('sign', False))}, {_num(hi, show, show.get('sign', False))}]"
-    if cell.get("ci_kind") == "constant" or value == "undef." or lo == hi:
+    no_spread = lo == hi and not cell.get("diff")      # a Δ shows even a zero-width CI
+    if cell.get("ci_kind") == "constant" or value == "undef." or no_spread:
         ci = ""                      # a census or a count: no sampling uncertainty to show
     n = f"n={cell['n']}" if cell.get("n") and not cell.get("diff") else ""
+    if cell.get("diff"):             # a Δ says whether its CI is paired over prompts
+        n = "paired" if cell.get("paired") else "UNPAIRED"
     return value, " ".join(p for p in (ci, n) if p)
 
 
@@ -136,8 +140,8 @@ def _md(text: str) -> str:
 
 
 CSV_FIELDS = ["table", "row", "row_label", "column", "column_label", "status", "value", "ci_lo",
-              "ci_hi", "n", "seeds", "ci_kind", "scale", "chance", "paper", "stage", "metric",
-              "runs"]
+              "ci_hi", "n", "seeds", "ci_kind", "paired", "test", "mdd", "scale", "chance",
+              "paper", "stage", "metric", "runs"]
 
 
 def to_csv(table: dict[str, Any]) -> str:
@@ -156,6 +160,7 @@ def to_csv(table: dict[str, Any]) -> str:
             "value": c.get("value", ""), "ci_lo": (c.get("ci") or ["", ""])[0],
             "ci_hi": (c.get("ci") or ["", ""])[1], "n": c.get("n", ""),
             "seeds": " ".join(str(s) for s in c.get("seeds", [])), "ci_kind": c.get("ci_kind", ""),
+            "paired": c.get("paired", ""), "test": c.get("test", ""), "mdd": c.get("mdd", ""),
             "scale": (c.get("display") or {}).get("scale", 1), "chance": c.get("chance", ""),
             "paper": "" if c.get("paper") is None else c["paper"], "stage": q.get("stage", ""),
             "metric": "+".join(metric) if isinstance(metric, (list, tuple)) else metric or "",

@@ -22,6 +22,7 @@ import krippendorff
 import numpy as np
 
 from realignbench.bench.human.annotations import Choice
+from realignbench.stats import unit_statistic_ci
 
 
 def value_counts(choices: Iterable[Choice], code: Callable[[str], int | None],
@@ -53,12 +54,8 @@ def alpha_record(counts: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
     value = nominal_alpha(pairable)
     ci: list[float | None] = [None, None]
     if value is not None and n_boot > 0:
-        rng = np.random.default_rng(seed)
-        boots = [nominal_alpha(pairable[rng.integers(0, len(pairable), len(pairable))])
-                 for _ in range(n_boot)]
-        boots = np.array([b for b in boots if b is not None])
-        if boots.size:
-            ci = [float(q) for q in np.quantile(boots, [0.025, 0.975])]
+        ci = unit_statistic_ci(len(pairable), lambda idx: nominal_alpha(pairable[idx]),
+                               n_boot, seed)
     return {"value": value, "ci": ci, "n": int(len(pairable)),
             "n_annotations": int(pairable.sum())}
 

@@ -15,23 +15,13 @@ from typing import Sequence
 import numpy as np
 
 from realignbench.bench.human.annotations import Choice
+from realignbench.stats import ratio_metric
 
 
 def clustered_ratio(hits: np.ndarray, totals: np.ndarray, n_boot: int = 1000,
                     seed: int = 0) -> dict:
-    """sum(hits)/sum(totals) over items with a percentile bootstrap CI over items."""
-    keep = totals > 0
-    hits, totals = hits[keep], totals[keep]
-    if totals.sum() == 0:
-        return {"value": None, "ci": [None, None], "n": 0, "n_items": 0}
-    value = float(hits.sum() / totals.sum())
-    ci: list[float | None] = [None, None]
-    if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(totals), size=(n_boot, len(totals)))
-        boots = hits[idx].sum(axis=1) / totals[idx].sum(axis=1)
-        ci = [float(q) for q in np.quantile(boots, [0.025, 0.975])]
-    return {"value": value, "ci": ci, "n": int(totals.sum()), "n_items": int(len(totals))}
+    """sum(hits)/sum(totals) over items, CI by bootstrap over items (``stats.ratio_metric``)."""
+    return ratio_metric(hits, totals, n_boot, seed)
 
 
 def _picks_per_item(choices: Sequence[Choice], methods: Sequence[str]) -> np.ndarray:
