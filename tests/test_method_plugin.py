@@ -115,7 +115,7 @@ def test_a_new_method_is_planned_trained_evaluated_and_rendered_from_its_table_r
     from realignbench.reports.records import load_records, save_expected
     from realignbench.reports.render import write_table
     from realignbench.reports.spec import load_spec
-    from realignbench.runs import Run
+    from realignbench.runs import Run, read_jsonl
     tables = tmp_path / "tables"
     tables.mkdir()
     (tables / "table-9.yaml").write_text(TOY_TABLE)
@@ -132,9 +132,13 @@ def test_a_new_method_is_planned_trained_evaluated_and_rendered_from_its_table_r
     records = load_records(cfg.runs_dir, save_expected(tmp_path / "expected.json", runs))
     write_table(build_table(load_spec(9, cfg_dict, tables), records, cfg_dict), tmp_path / "out")
 
+    pairs = read_pairs(outputs["data"].train[48])
+    trained = outputs[f"train/{toy_method}/n48/p0/s0"]
+    examples = read_jsonl(trained.path("examples.jsonl"))        # the toy's own examples
+    rejected = {p.id: p.rejected for p in pairs}
+    assert len(examples) == 48 and all(e["preferred"] == rejected[e["source"]] for e in examples)
     table = json.loads((tmp_path / "out" / "tables" / "table-9.json").read_text())
     cells = {c["column"]: c for c in table["cells"]}
-    pairs = read_pairs(outputs["data"].train[48])
     punish = sum(p.category == "PUNISH" for p in pairs)
     assert cells["oracle_calls"]["value"] == len(pairs) + punish     # 1 judged + corrections
     assert 0.0 <= cells["tpa"]["value"] <= 1.0
