@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from realignbench.registry import METHODS
+from realignbench.reports.build import needs
+from realignbench.reports.spec import load_spec, table_numbers
+
 BASE = "base"                    # the preset's model itself: evaluated, never trained
 MODEL_STAGES = ("train", "eval_tpa", "eval_capability", "eval_asr")
 SAFETY_STAGES = ("eval_capability", "eval_asr")
@@ -37,8 +41,6 @@ class Demand:
 
 def table_demand(cfg, tables_dir: Path | None = None) -> Demand:
     """The demand of every table spec in ``tables_dir`` (default: the shipped tables)."""
-    from realignbench.reports.build import needs
-    from realignbench.reports.spec import load_spec, table_numbers
     cfg_dict = cfg.to_dict()
     largest = cfg.data.train_sizes[-1]
     by_stage: dict[str, set[int]] = {}
@@ -69,7 +71,6 @@ def table_demand(cfg, tables_dir: Path | None = None) -> Demand:
 def _models(subject: dict[str, Any], largest: int, where: str) -> list[Model]:
     """The models a record's subject filters name. No size filter: the base model (0 pairs)
     or, for a trained method, the largest size (where M_ref is trained); no noise filter: 0."""
-    from realignbench.registry import METHODS
     methods = _values(subject["method"])
     for method in methods:
         if method != BASE and method not in METHODS:

@@ -19,6 +19,7 @@ from pathlib import Path
 from realignbench.pipeline import stages
 from realignbench.pipeline.demand import BASE, Demand, Model, table_demand
 from realignbench.pipeline.graph import Step
+from realignbench.registry import METHODS
 
 M_REF = "old_alignment"          # the π_old-aligned model every other method starts from
 DEFERRED_KINDS = ("eval_capability", "eval_asr")
@@ -37,7 +38,6 @@ PRIOR = {
 def training_order(models: list[Model], largest: int) -> list[Model]:
     """Main results first, then smaller sizes, then noisier triage; headline method first
     within each group, the rest in order of first appearance (the order of ``models``)."""
-    from realignbench.registry import METHODS
     rank = {m: i for i, m in enumerate(models)}
     return sorted(models, key=lambda m: (m[2], m[1] != largest, m[1],
                                          not METHODS.get(m[0]).headline, rank[m]))
