@@ -34,7 +34,8 @@ def _corrected_tables(name: str, kind: str, tables: set[int], largest: int) -> s
     parts = name.split("/")
     if kind.startswith("eval_") and parts[1] == "old_alignment":
         return {3, 6, 7}                      # Tables 3 and 6 have M_ref rows too
-    if len(parts) == 5 and parts[1] in ("naive_dpo", "rdpo") and parts[2:4] == [f"n{largest}", "p0"]:
+    main_result = parts[2:4] == [f"n{largest}", "p0"]
+    if len(parts) == 5 and parts[1] in ("naive_dpo", "rdpo") and main_result:
         return tables | {3, 6}                # Tables 3 and 6 have Naive DPO and rDPO rows
     if len(parts) == 5 and parts[1] in ABLATIONS:
         return tables - {7}                   # Table 7 has no ablation rows

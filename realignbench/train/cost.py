@@ -17,5 +17,6 @@ def oracle_calls(plugin: Any, opts: Any, pairs: Sequence[Pair]) -> int:
     """Oracle calls ``plugin`` (a :class:`~realignbench.train.plugin.Method`) with options
     ``opts`` makes to train on ``pairs``."""
     judged = plugin.judged_per_pair * len(pairs)
-    corrections = sum(p.category == "PUNISH" for p in pairs) if plugin.needs_corrections(opts) else 0
-    return judged + corrections
+    if not plugin.needs_corrections(opts):
+        return judged
+    return judged + sum(p.category == "PUNISH" for p in pairs)
