@@ -91,6 +91,7 @@ class EvalConfig:
     judge_target: float = 0.95       # held-out agreement the free-text judge must reach
     noise_methods: list[str] = field(default_factory=lambda: ["dpo_gold", "u2a", "trace", "rdpo"])
     # Human evaluation (Table 2): best-of-k blinded study; win rates are "vs human_baseline".
+    # The one list of the methods the study compares: the pipeline plans their runs from it.
     human_methods: list[str] = field(default_factory=lambda: ["dpo_gold", "trace", "u2a"])
     human_baseline: str = "u2a"
     human_n_items: int = 0           # prompts per study, a seeded sample; 0 = every test prompt
@@ -278,6 +279,10 @@ def validate(cfg: Config) -> None:
     from realignbench.registry import METHODS
     for name in cfg.methods:
         METHODS.get(name)          # unknown method names are errors
+    for name in cfg.eval.human_methods:
+        if name not in METHODS:
+            raise ConfigError(f"eval.human_methods: {name!r} is not a registered method; "
+                              f"known: {METHODS.names()}")
     if cfg.method in METHODS:
         cfg.method_options()        # options type-check
 

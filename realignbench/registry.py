@@ -15,6 +15,9 @@ class Entry:
     target: str                 # "package.module:attribute"
     description: str
     options_target: str = ""    # "package.module:OptionsDataclass" (methods only)
+    headline: bool = False      # methods only: the method the benchmark is about; the
+                                # reproduction plan trains its runs first in every group, so
+                                # a partial run already answers the headline comparison
 
     def load(self):
         return _resolve(self.target)
@@ -53,6 +56,17 @@ class Registry:
     def names(self) -> list[str]:
         return list(self._entries)
 
+    def register(self, entry: Entry) -> None:
+        """Add a plug-in at run time. Only tests do this (a toy method in a temporary table
+        spec); a real plug-in is one line in the lists below."""
+        if entry.name in self._entries:
+            raise ValueError(f"{self.kind} {entry.name!r} is already registered")
+        self._entries[entry.name] = entry
+
+    def unregister(self, name: str) -> None:
+        self.get(name)
+        del self._entries[name]
+
 
 # Each plug-in adds one line here when it lands (no stubs: only what exists is listed).
 METHODS = Registry("method", [
@@ -66,7 +80,7 @@ METHODS = Registry("method", [
           options_target="realignbench.train.methods:SftOptions"),
     Entry("trace", "realignbench.trace.method:TRACE",
           "TRACE: triage + impact-weighted INVERT pref / PUNISH NPO / RETAIN KL anchor",
-          options_target="realignbench.trace.method:TraceOptions"),
+          options_target="realignbench.trace.method:TraceOptions", headline=True),
     Entry("trace_no_triage", "realignbench.trace.method:TRACE",
           "TRACE ablation: impact-weighted NPO on every naive-oracle dispreferred response",
           options_target="realignbench.trace.method:TraceNoTriageOptions"),

@@ -54,4 +54,5 @@ def dpo_gold_examples(ctx, pairs: list[Pair], opts: DpoGoldOptions) -> list[Pref
     return out
 
 
-DPO_GOLD = Method(DpoGoldOptions, build=dpo_gold_examples)
+DPO_GOLD = Method(DpoGoldOptions, build=dpo_gold_examples, judged_per_pair=2,
+                  corrections=True)

@@ -35,4 +35,4 @@ def naive_dpo_examples(ctx, pairs: list[Pair], opts: NaiveDpoOptions) -> list[Pr
     return naive_preferences(pairs)
 
 
-NAIVE_DPO = Method(NaiveDpoOptions, build=naive_dpo_examples)
+NAIVE_DPO = Method(NaiveDpoOptions, build=naive_dpo_examples, judged_per_pair=1)

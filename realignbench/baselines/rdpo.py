@@ -32,4 +32,5 @@ def rdpo_examples(ctx, pairs: list[Pair], opts: RdpoOptions) -> list[Preference]
     return naive_preferences(pairs, loss="rdpo", eps=opts.epsilon)
 
 
-RDPO = Method(RdpoOptions, build=rdpo_examples)
+RDPO = Method(RdpoOptions, build=rdpo_examples, judged_per_pair=1,
+              noise_option="epsilon")        # ε = p in the noise sweep

@@ -146,4 +146,4 @@ def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
     return {"examples": {"punitive": k}}
 
 
-U2A = Method(U2aOptions, run=u2a_run)
+U2A = Method(U2aOptions, run=u2a_run, judged_per_pair=2)

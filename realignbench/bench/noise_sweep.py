@@ -2,28 +2,21 @@
 
 For every p in ``cfg.data.noise_levels`` (p = 0 is the clean triage) and every method in
 ``cfg.eval.noise_methods``, the method is trained on ``prepare_data(cfg).noisy[(size, p)]`` at
-the largest training size (rDPO with ε = p, as in the paper's sweep) from its usual starting
-model, and its generative TPA is measured on the clean held-out test split. Each point is an
-ordinary ``train`` + ``eval_tpa`` run pair (``subject.noise`` = p), so reruns skip.
+the largest training size (with the method's declared ``noise_option`` set to p: rDPO's ε = p,
+as in the paper's sweep) from its usual starting model, and its generative TPA is measured on
+the clean held-out test split. Each point is an ordinary ``train`` + ``eval_tpa`` run pair
+(``subject.noise`` = p), so reruns skip.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from realignbench.bench.subject import from_run
 from realignbench.bench.tpa import make_judge, tpa_stage
 from realignbench.runs import Run
+from realignbench.train.plugin import config_at_noise
 
 log = logging.getLogger(__name__)
-
-
-def with_epsilon(cfg, method: str, p: float):
-    """rDPO assumes the injected flip rate (ε = p); other methods are unchanged."""
-    if method != "rdpo" or p <= 0:
-        return cfg
-    methods = {**cfg.methods, "rdpo": {**cfg.methods.get("rdpo", {}), "epsilon": p}}
-    return dataclasses.replace(cfg, methods=methods)
 
 
 def noise_sweep(cfg, methods: list[str] | None = None, size: int | None = None,
@@ -43,7 +36,7 @@ def noise_sweep(cfg, methods: list[str] | None = None, size: int | None = None,
     for p in cfg.data.noise_levels:
         path = prepared.train[size] if p == 0 else prepared.noisy[(size, p)]
         for method in methods:
-            mcfg = with_epsilon(cfg, method, p)
+            mcfg = config_at_noise(cfg, method, p)     # rDPO: ε = p
             start = starting_model(mcfg, method)
             train = train_method(mcfg, method, path, start, noise=p)
             tpa = tpa_stage(mcfg, from_run(train, noise=p), prepared=prepared, judge=judge)

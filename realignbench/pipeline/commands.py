@@ -30,12 +30,12 @@ def render_reports(cfg, runs: list[Run], out: Path, tables: list[int] | None) ->
     from realignbench.reports.leaderboard import build_leaderboard, write_leaderboard
     from realignbench.reports.records import load_records, save_expected
     from realignbench.reports.render import write_table
-    from realignbench.reports.spec import load_spec
+    from realignbench.reports.spec import load_spec, table_numbers
     expected = save_expected(out / "expected.json", runs)
     records = load_records(cfg.runs_dir, expected)
     cfg_dict = cfg.to_dict()
     written: list[Path] = [out / "expected.json"]
-    for n in tables or range(1, 9):
+    for n in tables or table_numbers():
         written += write_table(build_table(load_spec(n, cfg_dict), records, cfg_dict), out)
     if tables is None:
         written += write_leaderboard(build_leaderboard(records, cfg_dict, strict=False), out)

@@ -1,29 +1,28 @@
-"""The reproduction graph (DESIGN §9-§10): which stages feed which of Tables 1-8.
+"""The reproduction graph (DESIGN §9-§10), derived from the table specs and the method registry.
 
-For every seed: M_ref from the base model; the five methods and four TRACE variants at the
-largest data size; TRACE and Naive Oracle DPO at the smaller sizes; DPO-Gold, U2A, TRACE and
-rDPO (ε = p) on the noise-injected triage; each trained model judged for TPA, and the models
-in the capability/ASR tables evaluated for those too; a simulated human panel on the
-DPO-Gold / TRACE / U2A generations. Steps are tagged with the tables they feed so that
-``make table-N`` runs only what Table N needs.
+The tables say which models they show (``pipeline/demand.py``); for every seed the plan trains
+M_ref from the base model, then every other model a table shows from M_ref; judges each model
+for TPA, evaluates capability and ASR for the models those tables show, and runs a simulated
+human panel on the generations of ``eval.human_methods``. Steps are tagged with the tables
+they feed so that ``make table-N`` runs only what Table N needs.
+
+Order: the main results first (largest size, clean triage), then the smaller sizes, then the
+noisier triage; within each group the headline method (``Entry.headline``: TRACE) first and
+the others as the tables first show them, so that a partial run already answers the headline
+comparison. Capability and ASR (the slowest evaluations) run after all training and TPA steps
+for the same reason.
 """
 from __future__ import annotations
 
-from realignbench.pipeline import stages
-from realignbench.pipeline.graph import Step
+from pathlib import Path
 
-MAIN = ("naive_dpo", "rdpo", "dpo_gold", "u2a", "trace")
-ABLATIONS = ("trace_no_triage", "trace_no_kl", "trace_no_impact", "trace_oracle_punish")
-SIZE_METHODS = ("naive_dpo", "trace")              # Table 5
-NOISE_METHODS = ("dpo_gold", "u2a", "trace", "rdpo")  # Table 8
-HUMAN_METHODS = ("dpo_gold", "trace", "u2a")       # Table 2
-CAPABILITY_ASR = {"base", "old_alignment", *MAIN, *ABLATIONS}   # Tables 3, 4, 6, 7
-# Training order: TRACE first, then the baselines, so that a partial run already answers the
-# headline comparison. Capability and ASR (the slowest evaluations) run after all training and
-# TPA steps for the same reason.
-FIRST = ("trace", "naive_dpo", "dpo_gold", "u2a", "rdpo")
+from realignbench.pipeline import stages
+from realignbench.pipeline.demand import BASE, Demand, Model, table_demand
+from realignbench.pipeline.graph import Step
+from realignbench.registry import METHODS
+
+M_REF = "old_alignment"          # the π_old-aligned model every other method starts from
 DEFERRED_KINDS = ("eval_capability", "eval_asr")
-ALL_TABLES = frozenset(range(1, 9))
 
 # Seconds per unit cost (train: per pair) by model preset, for the first ETA; replaced by this
 # pipeline's own measurements as soon as a step of the kind has run.
@@ -36,30 +35,25 @@ PRIOR = {
 }
 
 
-def _tables_of(method: str, size: int, noise: float, largest: int) -> set[int]:
-    tables: set[int] = set()
-    if noise == 0.0 and size == largest:
-        tables |= {7}
-        if method in ("dpo_gold", "u2a", "trace"):
-            tables |= {2, 3, 6}
-        if method == "trace" or method in ABLATIONS:
-            tables |= {4}
-    if noise == 0.0 and method in SIZE_METHODS:
-        tables |= {5}
-    if size == largest and method in NOISE_METHODS:
-        tables |= {8}
-    return tables
+def training_order(models: list[Model], largest: int) -> list[Model]:
+    """Main results first, then smaller sizes, then noisier triage; headline method first
+    within each group, the rest in order of first appearance (the order of ``models``)."""
+    rank = {m: i for i, m in enumerate(models)}
+    return sorted(models, key=lambda m: (m[2], m[1] != largest, m[1],
+                                         not METHODS.get(m[0]).headline, rank[m]))
 
 
-def _model_steps(cfg, tag: str, method: str, seed: int, size: int, noise: float,
-                 tables: set[int], train_dep: str) -> list[Step]:
+def _model_steps(cfg, demand: Demand, tag: str, model: Model, seed: int,
+                 train_dep: str) -> list[Step]:
     """Evaluation steps for one trained (or base) model."""
+    method, size, noise = model
+    tables = frozenset(demand.models[model])
     subject = {"method": method, "seed": seed, "train_size": size, "noise": noise}
     steps = [Step(f"eval_tpa/{tag}", "eval_tpa",
                   lambda out, d=train_dep, s=subject: stages.eval_tpa(cfg, out, d, s),
-                  deps=("data", "judge_validation", train_dep), tables=frozenset(tables))]
-    if method in CAPABILITY_ASR and noise == 0.0 and (method == "base" or size == max(cfg.data.train_sizes)):
-        wanted = frozenset(tables & {3, 4, 6, 7})
+                  deps=("data", "judge_validation", train_dep), tables=tables)]
+    if model in demand.safety_models:
+        wanted = tables & demand.safety
         steps.append(Step(f"eval_capability/{tag}", "eval_capability",
                           lambda out, d=train_dep, s=subject: stages.eval_capability(cfg, out, d, s),
                           deps=(train_dep,), tables=wanted))
@@ -69,43 +63,50 @@ def _model_steps(cfg, tag: str, method: str, seed: int, size: int, noise: float,
     return steps
 
 
-def build_plan(cfg) -> list[Step]:
-    sizes, noises = cfg.data.train_sizes, cfg.data.noise_levels
-    largest = sizes[-1]
+def _tag(model: Model, seed: int) -> str:
+    method, size, noise = model
+    return f"{method}/n{size}/p{noise:g}/s{seed}"
+
+
+def build_plan(cfg, tables_dir: Path | None = None) -> list[Step]:
+    """Every step the tables in ``tables_dir`` (default: the shipped tables) need."""
+    demand = table_demand(cfg, tables_dir)
+    largest = cfg.data.train_sizes[-1]
+    base, mref = (BASE, 0, 0.0), (M_REF, largest, 0.0)
+    runs = training_order([m for m in demand.models if m[0] not in (BASE, M_REF)], largest)
+    from_mref = set(demand.models.get(mref, ())).union(*(demand.models[m] for m in runs))
     steps = [
-        Step("data", "data", lambda out: stages.data(cfg), tables=ALL_TABLES),
+        Step("data", "data", lambda out: stages.data(cfg), tables=demand.tables),
         Step("judge_validation", "judge_validation", lambda out: stages.judge_validation(cfg, out),
-             deps=("data",),
-             tables=ALL_TABLES - {3}),
-        Step("base", "data", lambda out: cfg.model.preset, tables=frozenset({3, 6, 7})),
+             deps=("data",), tables=demand.judged),
+        Step("base", "data", lambda out: cfg.model.preset,
+             tables=frozenset(demand.models.get(base, ()))),
     ]
-    steps += _model_steps(cfg, "base", "base", 0, 0, 0.0, {3, 6, 7}, "base")
+    if base in demand.models:
+        steps += _model_steps(cfg, demand, "base", base, 0, "base")
     for seed in cfg.seeds:
-        mref = f"train/old_alignment/s{seed}"
-        steps.append(Step(mref, "train",
-                          lambda out, s=seed: stages.train(cfg, out, "old_alignment", largest, 0.0, s,
+        mref_step = f"train/{M_REF}/s{seed}"
+        steps.append(Step(mref_step, "train",
+                          lambda out, s=seed: stages.train(cfg, out, M_REF, largest, 0.0, s,
                                                            ref="base"),
-                          deps=("data", "base"), tables=ALL_TABLES - {1}, cost=3 * largest))
-        steps += _model_steps(cfg, f"old_alignment/s{seed}", "old_alignment", seed, largest, 0.0,
-                              {7}, mref)
-        runs = [(m, largest, 0.0) for m in (*FIRST, *ABLATIONS)]
-        runs += [(m, n, 0.0) for n in sizes[:-1] for m in SIZE_METHODS]
-        runs += [(m, largest, p) for p in noises if p > 0 for m in NOISE_METHODS]
-        for method, size, noise in runs:
-            tables = _tables_of(method, size, noise, largest)
-            if not tables:
-                continue
-            tag = f"{method}/n{size}/p{noise:g}/s{seed}"
-            train_step = f"train/{tag}"
+                          deps=("data", "base"), tables=frozenset(from_mref), cost=3 * largest))
+        if mref in demand.models:
+            steps += _model_steps(cfg, demand, f"{M_REF}/s{seed}", mref, seed, mref_step)
+        for model in runs:
+            method, size, noise = model
+            train_step = f"train/{_tag(model, seed)}"
             steps.append(Step(train_step, "train",
                               lambda out, m=method, n=size, p=noise, s=seed:
-                              stages.train(cfg, out, m, n, p, s, ref=f"train/old_alignment/s{s}"),
-                              deps=("data", mref), tables=frozenset(tables), cost=size))
-            steps += _model_steps(cfg, tag, method, seed, size, noise, tables, train_step)
-        human_deps = tuple(f"eval_tpa/{m}/n{largest}/p0/s{seed}" for m in HUMAN_METHODS)
-        steps.append(Step(f"human_eval/s{seed}", "human_eval",
-                          lambda out, d=human_deps: stages.human_eval(cfg, out, d),
-                          deps=("data", *human_deps), tables=frozenset({2})))
+                              stages.train(cfg, out, m, n, p, s, ref=f"train/{M_REF}/s{s}"),
+                              deps=("data", mref_step), tables=frozenset(demand.models[model]),
+                              cost=size))
+            steps += _model_steps(cfg, demand, _tag(model, seed), model, seed, train_step)
+        if demand.human:
+            human_deps = tuple(f"eval_tpa/{_tag((m, largest, 0.0), seed)}"
+                               for m in cfg.eval.human_methods)
+            steps.append(Step(f"human_eval/s{seed}", "human_eval",
+                              lambda out, d=human_deps: stages.human_eval(cfg, out, d),
+                              deps=("data", *human_deps), tables=demand.human))
     return _deferred_last(steps)
 
 

@@ -5,7 +5,6 @@ need (a Run, or PreparedData). No logic of its own beyond choosing inputs.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 
@@ -32,11 +31,9 @@ def judge_validation(cfg, out: dict[str, Any]):
 
 
 def method_config(cfg, method: str, noise: float):
-    """rDPO's flip rate follows the injected noise (ε = p) in the noise sweep."""
-    if method != "rdpo" or noise <= 0:
-        return cfg
-    methods = {**cfg.methods, "rdpo": {**cfg.methods.get("rdpo", {}), "epsilon": noise}}
-    return dataclasses.replace(cfg, methods=methods)
+    """The method's declared noise-linked option follows the injected noise (rDPO: ε = p)."""
+    from realignbench.train.plugin import config_at_noise
+    return config_at_noise(cfg, method, noise)
 
 
 def train(cfg, out: dict[str, Any], method: str, size: int, noise: float, seed: int, ref: str):

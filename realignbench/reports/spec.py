@@ -196,20 +196,39 @@ def _check_keys(obj: Mapping, allowed: set[str], where: str) -> None:
 
 
 def load_suites() -> dict[str, Any]:
-    return yaml.safe_load((TABLE_DIR / "suites.yaml").read_text(encoding="utf-8"))["suites"]
+    """How tables name each capability suite (``tables/suites.yaml``), with its chance level
+    and the paper benchmark it stands in for taken from the suite itself (``bench/suites``)."""
+    from realignbench.bench.suites import SUITES
+    path = TABLE_DIR / "suites.yaml"
+    names = yaml.safe_load(path.read_text(encoding="utf-8"))["suites"]
+    unknown = sorted(set(names) - set(SUITES))
+    if unknown:
+        raise SpecError(f"{path.name}: suites {unknown} are not capability suites; "
+                        f"known: {sorted(SUITES)}")
+    return {name: {**info, "chance": SUITES[name].chance, "paper": SUITES[name].format_of}
+            for name, info in names.items()}
 
 
-def spec_path(number: int | str) -> Path:
-    path = TABLE_DIR / f"table-{number}.yaml"
+def table_numbers(tables_dir: Path | None = None) -> list[int]:
+    """The numbers of the table specs in ``tables_dir`` (default: the shipped tables)."""
+    folder = Path(tables_dir or TABLE_DIR)
+    return sorted(int(p.stem.removeprefix("table-")) for p in folder.glob("table-*.yaml"))
+
+
+def spec_path(number: int | str, tables_dir: Path | None = None) -> Path:
+    folder = Path(tables_dir or TABLE_DIR)
+    path = folder / f"table-{number}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in TABLE_DIR.glob("table-*.yaml"))
+        known = sorted(p.stem for p in folder.glob("table-*.yaml"))
         raise SpecError(f"no table spec {path.name}; known: {known}")
     return path
 
 
-def load_spec(number: int | str | Path, cfg: Mapping[str, Any]) -> TableSpec:
-    """Load and expand a table spec against a resolved config (``Config.to_dict()``)."""
-    path = Path(number) if isinstance(number, Path) else spec_path(number)
+def load_spec(number: int | str | Path, cfg: Mapping[str, Any],
+              tables_dir: Path | None = None) -> TableSpec:
+    """Load and expand a table spec against a resolved config (``Config.to_dict()``);
+    ``tables_dir`` points at another folder of specs (tests: a toy method's table)."""
+    path = Path(number) if isinstance(number, Path) else spec_path(number, tables_dir)
     where = path.name
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -141,4 +141,5 @@ def _record(ctx, groups, scores, weights, opts, timing) -> None:
     log.info("TRACE %s: kept %s, dropped %s", opts.variant, kept, dropped)
 
 
-TRACE = Method(TraceOptions, build=trace_examples)
+TRACE = Method(TraceOptions, build=trace_examples, judged_per_pair=2,
+               corrections=lambda opts: opts.variant == "oracle_punish")

@@ -125,7 +125,7 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
                     "train_size": len(pairs), "shift": cfg.data.shift, "noise": noise,
                     "train_path": str(train_path), "ref_model": ref_spec},
         "metrics": {
-            "cost/oracle_calls": constant_metric(oracle_calls(method, pairs)),
+            "cost/oracle_calls": constant_metric(oracle_calls(plugin, opts, pairs)),
             "cost/train_tokens": constant_metric(sum(p.get("tokens_trained", 0)
                                                      for p in ctx.phases)),
         },

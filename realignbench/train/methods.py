@@ -63,7 +63,7 @@ def old_alignment(ctx, pairs, opts: OldAlignmentOptions) -> dict:
     return {"examples": {"sft": len(sft), "dpo": len(prefs)}}
 
 
-SFT = Method(SftOptions, build=sft_examples)
-DPO = Method(DpoOptions, build=dpo_examples)
+SFT = Method(SftOptions, build=sft_examples, judged_per_pair=0)
+DPO = Method(DpoOptions, build=dpo_examples, judged_per_pair=0)
 OLD_ALIGNMENT = Method(OldAlignmentOptions, run=old_alignment, starts_from="base", own_epochs=True,
-                       save_merged=True)
+                       save_merged=True, judged_per_pair=0)
