@@ -167,3 +167,20 @@ def test_tune_never_reads_the_test_split_and_its_file_round_trips(tmp_path, monk
     assert yaml.safe_load(path.read_text())["evidence"] == doc["evidence"]
     # Resumable: a second pass trains and evaluates nothing new.
     assert tune_mod.tune(cfg, echo=lambda _: None)["evidence"] == doc["evidence"]
+
+
+def test_a_benchmark_without_extra_pairs_takes_validation_out_of_the_pool(tmp_path):
+    from pathlib import Path
+    fixture = Path(__file__).parent / "fixtures" / "pku_saferlhf_sample.jsonl"
+    common = ["data.benchmark=pku_saferlhf", f"data.pku_path={fixture}", "data.shift=default",
+              "data.n_test=6", "data.train_sizes=[6]", "data.n_train_pool=6",
+              "data.noise_levels=[0.0]"]
+    plain = _prepare(tmp_path / "plain", *common)
+    tuned = _prepare(tmp_path / "val", *common, "data.n_val=4")
+    pool = read_pairs(tuned.triage_run.path("train.pool.jsonl"))
+    val = read_pairs(tuned.val)
+    assert len(val) >= 4
+    splits.check_prompt_disjoint(pool, read_pairs(tuned.test), val=val)
+    plain_pool = read_pairs(plain.triage_run.path("train.pool.jsonl"))
+    assert sorted(p.id for p in pool + val) == sorted(p.id for p in plain_pool)
+    assert tuned.test.read_bytes() == plain.test.read_bytes()
