@@ -23,9 +23,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: install prefetch test test-fast smoke data reproduce leaderboard perf docs browser clean-cache help
+.PHONY: install prefetch test test-fast smoke data tune reproduce leaderboard perf docs browser clean-cache help
 
 help:
+	@echo "make tune        # equal lr x epochs grid per method on the validation split"
 	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
 	@echo "make test        # unit + integration + smoke tests (installs everything first)"
 
@@ -67,6 +68,11 @@ test-fast: install
 OVERRIDES = $(if $(JOBS),--jobs $(JOBS)) $(if $(SEEDS),seeds=[$(SEEDS)]) $(if $(SHIFT),data.shift=$(SHIFT))
 reproduce: install prefetch
 	$(RB) reproduce --preset $(PRESET) $(OVERRIDES)
+
+# The equal tuning budget (docs/tuning.md): every method and M_ref on the same lr x epochs grid,
+# scored on the validation split; writes realignbench/presets/tuned/$(PRESET).yaml (resumable).
+tune: install prefetch
+	$(RB) tune --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
 
 # Only what table N needs, e.g. `make table-5`.
 table-%: install prefetch

@@ -41,6 +41,8 @@ class DataConfig:
     seed: int = 0
     n_train_pool: int = 400          # training pairs available (largest data size)
     n_test: int = 300                # held-out test prompts
+    n_val: int = 0                   # validation pairs for `tune` (training families, prompts
+                                     # in neither pool nor test); 0 = no validation split
     train_sizes: list[int] = field(default_factory=lambda: [100, 200, 400])
     noise_levels: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2])
     pku_path: str = ""               # local JSONL; empty = the hub through `datasets`
@@ -101,6 +103,28 @@ class EvalConfig:
 
 
 @dataclass
+class MethodTrain:
+    """Training settings one method may hold apart from the global ``train.*`` (what `tune`
+    chooses); None keeps the global value."""
+    lr: float | None = None
+    epochs: float | None = None
+
+
+@dataclass
+class TuneGrid:
+    lr: list[float] = field(default_factory=lambda: [1e-4, 5e-4])
+    epochs: list[float] = field(default_factory=lambda: [1.0, 3.0])
+
+
+@dataclass
+class TuneConfig:
+    """The equal tuning budget (docs/tuning.md): every method gets the same grid."""
+    grid: TuneGrid = field(default_factory=TuneGrid)
+    methods: list[str] = field(default_factory=list)   # empty = every registered method but
+    exclude: list[str] = field(default_factory=lambda: ["dpo", "sft"])   # these helpers
+
+
+@dataclass
 class JudgeConfig:
     base_url: str = ""               # llm: OpenAI-compatible endpoint (env OPENAI_BASE_URL)
     model: str = "gpt-4o"
@@ -129,6 +153,11 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    # Per-method training settings ({method: {lr, epochs}}), applied by train/api.py; filled
+    # from ``tuned_from`` (written by `realignbench tune`), explicit entries win.
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuned_from: str = ""             # a YAML written by `tune`, relative to presets/; "" = none
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -139,6 +168,13 @@ class Config:
         name = name or self.method
         entry = METHODS.get(name)
         return build(entry.options, self.methods.get(name, {}), f"methods.{name}")
+
+    def train_for(self, method: str) -> TrainConfig:
+        """The ``train`` settings ``method`` trains with: the global ones, with its ``tuned``
+        entry (if any) in place of lr/epochs. The one place per-method settings apply."""
+        own = build(MethodTrain, self.tuned.get(method, {}), f"tuned.{method}")
+        changes = {k: v for k, v in dataclasses.asdict(own).items() if v is not None}
+        return dataclasses.replace(self.train, **changes)
 
 
 def _check(tp: Any, value: Any, where: str) -> Any:
@@ -252,8 +288,35 @@ def load_config(preset: str = "smol", overrides: list[str] | None = None) -> Con
     data = apply_overrides(load_preset_dict(preset), list(overrides or []))
     data.setdefault("preset", preset_path(preset).stem)
     cfg = build(Config, data)
+    cfg.tuned = {**read_tuned(cfg.tuned_from), **cfg.tuned}
     validate(cfg)
     return cfg
+
+
+def tuned_path(name: str) -> Path:
+    """A ``tuned_from`` value as a path (relative ones are under presets/)."""
+    path = Path(name)
+    return path if path.is_absolute() else PRESET_DIR / path
+
+
+def read_tuned(name: str) -> dict[str, dict[str, Any]]:
+    """The ``tuned`` mapping of a file written by `tune`; {} when unset or not yet written
+    (the preset then trains every method with the global ``train.*``)."""
+    if not name or not tuned_path(name).exists():
+        return {}
+    path = tuned_path(name)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from err
+    tuned = data.get("tuned") if isinstance(data, dict) else None
+    if not isinstance(tuned, dict):
+        raise ConfigError(f"{path}: expected a top-level 'tuned' mapping {{method: {{lr, epochs}}}}")
+    for method, settings in tuned.items():
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{path}: tuned.{method}: expected a mapping, got {settings!r}")
+        build(MethodTrain, settings, f"{path}: tuned.{method}")
+    return tuned
 
 
 def validate(cfg: Config) -> None:
@@ -283,6 +346,16 @@ def validate(cfg: Config) -> None:
         if name not in METHODS:
             raise ConfigError(f"eval.human_methods: {name!r} is not a registered method; "
                               f"known: {METHODS.names()}")
+    for name in [*cfg.tuned, *cfg.tune.methods, *cfg.tune.exclude]:
+        if name not in METHODS:
+            raise ConfigError(f"tuned/tune: unknown method {name!r}; known: {METHODS.names()}")
+    for name in cfg.tuned:
+        cfg.train_for(name)        # values type-check
+    if cfg.data.n_val < 0:
+        raise ConfigError("data.n_val must be >= 0")
+    g = cfg.tune.grid
+    if not g.lr or not g.epochs or min(g.lr) <= 0 or min(g.epochs) <= 0:
+        raise ConfigError("tune.grid.lr and tune.grid.epochs must be non-empty and positive")
     if cfg.method in METHODS:
         cfg.method_options()        # options type-check
 

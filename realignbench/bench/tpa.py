@@ -87,33 +87,46 @@ def _likelihood(cfg, subject: Subject, test_path) -> tuple[dict[str, Any], str |
     return dict(run.results()["metrics"]), str(run.dir)
 
 
-def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
-    """Run (or skip) ``eval_tpa`` for ``subject`` on the held-out test split of ``cfg``."""
+def tpa_stage(cfg, subject: Subject, prepared=None, judge=None, split: str = "test") -> Run:
+    """Run (or skip) ``eval_tpa`` for ``subject`` on the held-out test split of ``cfg`` — or,
+    with ``split="val"``, on the validation prompts (tuning; never the test file, no
+    likelihood TPA)."""
     from realignbench.triage.stage import prepare_data
     prepared = prepared or prepare_data(cfg)
     judge = judge or make_judge(cfg)
+    if split not in ("test", "val"):
+        raise ValueError(f"tpa_stage: split {split!r} is not test|val")
+    if split == "val" and prepared.val is None:
+        raise ValueError("tpa_stage: no validation split; set data.n_val > 0")
+    prompts = prepared.test if split == "test" else prepared.val
+    likelihood_on = cfg.eval.tpa_likelihood and split == "test"
     config = {"max_new_tokens": cfg.eval.max_new_tokens, "judge": judge.judge_id,
               "dtype": cfg.model.dtype, "max_prompt_tokens": cfg.model.max_prompt_tokens,
               "backend": cfg.model.generation_backend, "n_bootstrap": cfg.eval.n_bootstrap,
               "n_prompts": cfg.eval.tpa_n_prompts, "seed": cfg.seeds[0],
-              "likelihood": cfg.eval.tpa_likelihood,
+              "likelihood": likelihood_on,
               "policies": [prepared.policy_new.key, prepared.policy_old.key]}
-    inputs = {"test": file_hash(prepared.test), "model": subject.identity}
+    inputs = {split: file_hash(prompts), "model": subject.identity}
+    if split != "test":                  # test runs keep the keys they had before splits
+        config["split"] = split
     with_old = getattr(judge, "check_old_policy", True)
 
     def work(run: Run) -> None:
-        items = tpa_items(prepared.test, cfg.eval.tpa_n_prompts, cfg.seeds[0])
+        items = tpa_items(prompts, cfg.eval.tpa_n_prompts if split == "test" else 0,
+                          cfg.seeds[0])
         rows = generate_into(run, cfg, lambda: subject.load(cfg), items)
         judge_rows(judge, rows, prepared.policy_new, "new")
         if with_old:
             judge_rows(judge, rows, prepared.policy_old, "old")
         metrics = tpa_metrics(rows, cfg.eval.n_bootstrap, with_old)
-        likelihood, likelihood_run = _likelihood(cfg, subject, prepared.test)
+        likelihood, likelihood_run = (_likelihood(cfg, subject, prepared.test) if likelihood_on
+                                      else ({}, None))
         metrics.update(likelihood)
         stances = Counter(f"{r['dimension']}:{r.get('stance', '?')}" for r in rows)
         run.write_samples(rows)
         run.write_results({
             "subject": {**subject.record, "shift": prepared.shift.name},
+            "split": split,
             "metrics": metrics,
             "stances": dict(sorted(stances.items())),
             "unfinished_generations": sum(not r["finished"] for r in rows),
@@ -121,9 +134,12 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
             "provenance": {"simulated": False, "judge": judge.judge_id, **subject.provenance,
                            "policies": {"new": prepared.policy_new.key,
                                         "old": prepared.policy_old.key},
-                           "suite_note": "held-out template family test prompts, greedy, "
-                                         f"max_new_tokens={cfg.eval.max_new_tokens}"}})
+                           "suite_note": ("held-out template family test prompts"
+                                          if split == "test" else
+                                          "validation prompts (training families)")
+                                         + f", greedy, max_new_tokens={cfg.eval.max_new_tokens}"}})
         log.info("TPA %s: pi_new %.3f%s", subject.name, metrics["tpa"]["value"],
                  f", pi_old {metrics['tpa_old']['value']:.3f}" if with_old else "")
 
-    return run_stage("eval_tpa", subject.name, config, inputs, work, runs_dir=cfg.runs_dir)
+    name = subject.name if split == "test" else f"{subject.name}-{split}"
+    return run_stage("eval_tpa", name, config, inputs, work, runs_dir=cfg.runs_dir)

@@ -17,6 +17,8 @@ class BenchmarkData:
     train: list[Pair]                   # the training pool, π_old orientation
     test: list[Pair] | None             # a fixed test set, or None: triage splits the pool
     stats: dict[str, Any] = field(default_factory=dict)
+    val: list[Pair] | None = None       # extra validation pairs beside the pool (tuning), or
+                                        # None: triage carves them from the pool if asked
 
 
 def benchmark_module(name: str):

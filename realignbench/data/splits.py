@@ -75,8 +75,17 @@ def split_by_prompt(pairs: Sequence[Pair], n_test: int, seed: int | str,
     return train, test
 
 
-def check_prompt_disjoint(train: Sequence[Pair], test: Sequence[Pair]) -> None:
-    shared = {p.prompt.strip() for p in train} & {p.prompt.strip() for p in test}
-    if shared:
-        example = next(iter(shared))
-        raise ValueError(f"{len(shared)} prompt(s) occur in both train and test, e.g. {example!r}")
+def check_prompt_disjoint(train: Sequence[Pair], test: Sequence[Pair],
+                          **others: Sequence[Pair]) -> None:
+    """No prompt in two of the named splits (train, test, and e.g. ``val=``): every pair of
+    splits is checked, so a validation set can leak into neither training nor test."""
+    splits = {"train": train, "test": test, **others}
+    prompts = {name: {p.prompt.strip() for p in rows} for name, rows in splits.items()}
+    names = list(prompts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = prompts[a] & prompts[b]
+            if shared:
+                example = sorted(shared)[0]
+                raise ValueError(f"{len(shared)} prompt(s) occur in both {a} and {b}, "
+                                 f"e.g. {example!r}")

@@ -25,6 +25,9 @@ def data_stage(cfg) -> Run:
         if built.test is not None:
             files["test"] = "pairs.test.jsonl"
             write_pairs(run.path(files["test"]), built.test)
+        if built.val is not None:
+            files["val"] = "pairs.val.jsonl"
+            write_pairs(run.path(files["val"]), built.val)
         run.update_env(seed=cfg.data.seed)
         run.write_results({"benchmark": cfg.data.benchmark, "files": files,
                            "n_train": len(built.train),

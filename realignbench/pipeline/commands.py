@@ -1,4 +1,4 @@
-"""``realignbench reproduce``: the whole graph (or what Tables N need), then the reports.
+"""``realignbench reproduce``: the whole graph (and ``realignbench tune``, pipeline/tune.py) (or what Tables N need), then the reports.
 
 Completed stages are skipped by content hash, so a second run does no work and a killed run
 resumes. Outputs: ``<out>/tables/table-N.*``, ``<out>/leaderboard.{html,md}``,
@@ -43,6 +43,17 @@ def render_reports(cfg, runs: list[Run], out: Path, tables: list[int] | None) ->
     return written
 
 
+def _say_tuning(cfg) -> None:
+    """Whether this pass trains with tuned per-method settings (docs/tuning.md)."""
+    from realignbench.config import tuned_path
+    if cfg.tuned:
+        print(f"reproduce: per-method settings for {sorted(cfg.tuned)} "
+              f"(from {cfg.tuned_from or 'overrides'})", flush=True)
+    elif cfg.tuned_from and not tuned_path(cfg.tuned_from).exists():
+        print(f"reproduce: {tuned_path(cfg.tuned_from)} not written yet; every method trains "
+              "with the global train.lr/train.epochs (run `make tune` first)", flush=True)
+
+
 def cmd_reproduce(args) -> int:
     from realignbench.pipeline.graph import execute, select
     from realignbench.pipeline.parallel import default_jobs, execute_parallel
@@ -53,6 +64,7 @@ def cmd_reproduce(args) -> int:
     steps = select(build_plan(cfg), tables)
     print(f"reproduce: preset {cfg.preset}, shift {cfg.data.shift}, seeds {cfg.seeds}, "
           f"{len(steps)} steps -> runs in {cfg.runs_dir}/, reports in {out}/", flush=True)
+    _say_tuning(cfg)
     start = time.perf_counter()
     prior = PRIOR.get(cfg.model.preset, PRIOR["smol"])
     echo = lambda line: print(line, flush=True)            # noqa: E731
@@ -71,7 +83,25 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from realignbench.pipeline.tune import output_path, tune, write_tuned
+    cfg = config_from_args(args)
+    path = output_path(cfg, args.out)          # fail before any training if there is no target
+    from tqdm import tqdm
+    doc = tune(cfg, echo=tqdm.write)           # a line per cell, above the progress bar
+    write_tuned(doc, path)
+    print(f"tune: chosen settings and evidence -> {path}")
+    return 0
+
+
 def register(sub) -> None:
+    t = sub.add_parser("tune", help="equal tuning budget: the same lr x epochs grid for every "
+                                    "method and M_ref on the validation split (docs/tuning.md)")
+    t.add_argument("--out", default=None,
+                   help="YAML to write [the preset's tuned_from, e.g. presets/tuned/smol.yaml]")
+    add_config_args(t)
+    t.set_defaults(func=cmd_tune)
+
     p = sub.add_parser("reproduce", help="run the whole pipeline (resumable), then tables, "
                                          "leaderboard and CLAIMS.md")
     p.add_argument("--tables", default=None,

@@ -91,12 +91,13 @@ def response_text(rng: random.Random, spec: PromptSpec, stance: str) -> str:
 
 
 def _sample_prompts(rng: random.Random, dim: str, ctx: str, k: int,
-                    families: Sequence[str]) -> list[PromptSpec]:
+                    families: Sequence[str], exclude: frozenset[str] = frozenset()
+                    ) -> list[PromptSpec]:
     if k == 0:
         return []
     space = prompt_space(dim, ctx, families)
     rng.shuffle(space)
-    chosen, seen = [], set()
+    chosen, seen = [], set(exclude)
     for spec in space:
         text = spec.text()
         if text not in seen:
@@ -108,9 +109,10 @@ def _sample_prompts(rng: random.Random, dim: str, ctx: str, k: int,
                      f"families {list(families)}, {k} requested; lower the size or add templates")
 
 
-def generate_split(split: str, n: int, shift: Shift, seed: int,
-                   families: Sequence[str]) -> list[Pair]:
-    """``n`` π_old-oriented pairs whose prompts come from ``families``, with gold corrections."""
+def generate_split(split: str, n: int, shift: Shift, seed: int, families: Sequence[str],
+                   exclude: frozenset[str] = frozenset()) -> list[Pair]:
+    """``n`` π_old-oriented pairs whose prompts come from ``families`` and are not in
+    ``exclude``, with gold corrections."""
     rng = random.Random(f"synthvaluebench/{GENERATOR_VERSION}/{seed}/{split}")
     counts = allocate(n, cell_weights(shift))
     by_prompt_cell: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -119,8 +121,8 @@ def generate_split(split: str, n: int, shift: Shift, seed: int,
     pairs = []
     for (dim, ctx), types in by_prompt_cell.items():
         rng.shuffle(types)
-        for spec, (chosen, rejected) in zip(_sample_prompts(rng, dim, ctx, len(types), families),
-                                            types):
+        specs = _sample_prompts(rng, dim, ctx, len(types), families, exclude)
+        for spec, (chosen, rejected) in zip(specs, types):
             pairs.append(_make_pair(rng, spec, chosen, rejected, shift, split))
     rng.shuffle(pairs)
     for i, pair in enumerate(pairs):
@@ -173,6 +175,14 @@ def generate(shift: Shift, seed: int, n_train: int, n_test: int):
     if overlap:                       # impossible with disjoint templates; guard regardless
         raise ValueError(f"synthvaluebench: {len(overlap)} prompt(s) in both train and test")
     return train, test
+
+
+def generate_validation(shift: Shift, seed: int, n_val: int, pool: Sequence[Pair]) -> list[Pair]:
+    """``n_val`` extra pairs from the training families whose prompts are not in ``pool``: a
+    validation split for tuning, drawn beside the pool (its own random stream), so the pool
+    and the test set are the same with or without it."""
+    return generate_split("val", n_val, shift, seed, family_names(held_out=False),
+                          exclude=frozenset(p.prompt for p in pool))
 
 
 def labelled_responses(seed: int, families: Sequence[str], n: int) -> list[LabelledResponse]:

@@ -74,7 +74,10 @@ def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: st
                  runs_dir: str | Path | None = None, seed: int | None = None,
                  noise: float = 0.0) -> Run:
     """Train ``method`` on the triaged pairs at ``train_path``, starting from ``ref_model``
-    (θ_ref), as the run stage "train"; skipped when an identical completed run exists."""
+    (θ_ref), as the run stage "train"; skipped when an identical completed run exists.
+    ``method``'s own settings (``cfg.tuned``) replace the global lr/epochs here, so they enter
+    the run key and provenance; without them the key is the one the global settings give."""
+    cfg = dataclasses.replace(cfg, train=cfg.train_for(method))
     plugin = METHODS.get(method).load()
     opts = cfg.method_options(method)
     seed = cfg.seeds[0] if seed is None else seed
@@ -132,7 +135,10 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
         "training": {"phases": ctx.phases, "wall_s": round(time.perf_counter() - start, 3),
                      **details},
         "provenance": {"nll_weight": cfg.train.nll_weight, "beta": cfg.train.beta,
-                       "lr": cfg.train.lr, "lora": cfg.train.lora, "dtype": cfg.model.dtype},
+                       "lr": cfg.train.lr, "epochs": cfg.train.epochs, "lora": cfg.train.lora,
+                       "dtype": cfg.model.dtype,
+                       "train_settings": "tuned" if cfg.tuned.get(method) else "global",
+                       "tuned_from": cfg.tuned_from or None},
     })
 
 

@@ -36,6 +36,7 @@ class PreparedData:
     shift: Shift
     data_run: Run
     triage_run: Run
+    val: Path | None = None                  # validation pairs for tuning (data.n_val > 0)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -47,6 +48,20 @@ def noise_name(size: int, p: float) -> str:
 
 
 # -- triage stage --------------------------------------------------------------------------
+def _with_validation(cfg, files: dict[str, str], tri, pool):
+    """(pool, validation pairs or None when data.n_val is 0).
+
+    Where the benchmark generated them beside the pool (SynthValueBench: training template
+    families, prompts not in the pool), they are triaged as they are and the pool is left
+    alone. Otherwise they can only come out of the pool (prompt-disjoint, stratified)."""
+    if not cfg.data.n_val:
+        return pool, None
+    if "val" in files:
+        return pool, tri(files["val"])
+    return splits.split_by_prompt(pool, cfg.data.n_val, f"val/{cfg.data.seed}")
+
+
+
 def _triage_config(cfg, has_test: bool) -> dict[str, Any]:
     d = cfg.data
     out = {"benchmark": d.benchmark, "shift": d.shift, "seed": d.seed, "oracle": d.triage_oracle,
@@ -56,6 +71,8 @@ def _triage_config(cfg, has_test: bool) -> dict[str, Any]:
                         "max_tokens": cfg.judge.max_tokens}
     if not has_test:
         out["n_test"] = d.n_test         # only then does the split depend on it
+    if d.n_val:                          # absent at 0: untuned presets keep their run keys
+        out["n_val"] = d.n_val
     return out
 
 
@@ -81,7 +98,8 @@ def _triage_work(cfg, data_run: Run, shift: Shift):
             test = tri(files["test"])
         else:
             pool, test = splits.split_by_prompt(pool, cfg.data.n_test, seed)
-        splits.check_prompt_disjoint(pool, test)
+        pool, val = _with_validation(cfg, files, tri, pool)
+        splits.check_prompt_disjoint(pool, test, **({"val": val} if val is not None else {}))
         nested = splits.nested_subsets(pool, cfg.data.train_sizes, seed)
         out = {"pool": "train.pool.jsonl", "test": "test.jsonl",
                "train": {s: f"train.{s}.jsonl" for s in nested}, "noisy": {}}
@@ -89,6 +107,10 @@ def _triage_work(cfg, data_run: Run, shift: Shift):
         write_pairs(run.path(out["test"]), test)
         stats = {"pool": triage_mod.triage_stats(pool), "test": triage_mod.triage_stats(test),
                  "train": {}}
+        if val is not None:
+            out["val"] = "val.jsonl"
+            write_pairs(run.path(out["val"]), val)
+            stats["val"] = triage_mod.triage_stats(val)
         for size, subset in nested.items():
             write_pairs(run.path(out["train"][size]), subset)
             stats["train"][size] = triage_mod.triage_stats(subset)
@@ -105,7 +127,8 @@ def _triage_work(cfg, data_run: Run, shift: Shift):
         run.write_samples({"id": q.id, "split": split, "category": q.category,
                            "dimension": q.meta.get("dimension"),
                            "retain_kind": q.meta.get("retain_kind")}
-                          for split, rows in (("train", pool), ("test", test)) for q in rows)
+                          for split, rows in (("train", pool), ("test", test), ("val", val or []))
+                          for q in rows)
         run.update_env(seed=seed)
         run.write_results({
             "benchmark": cfg.data.benchmark, "shift": shift.name, "description": shift.description,
@@ -140,4 +163,5 @@ def prepare_data(cfg) -> PreparedData:
     return PreparedData(
         train={int(s): tri_run.path(f) for s, f in files["train"].items()},
         test=tri_run.path(files["test"]), noisy=noisy, policy_old=shift.old,
-        policy_new=shift.new, shift=shift, data_run=data_run, triage_run=tri_run)
+        policy_new=shift.new, shift=shift, data_run=data_run, triage_run=tri_run,
+        val=tri_run.path(files["val"]) if "val" in files else None)
