@@ -41,3 +41,12 @@ def test_flags_and_shares_with_n():
     ci = binomtest(2, 4).proportion_ci(method="wilson")
     assert m["degeneration/unfinished"]["ci"] == pytest.approx([ci.low, ci.high])
     assert not takes_no_stance(_row(FLUENT))
+
+
+def test_no_benchmark_reference_answer_counts_as_a_loop():
+    """The loop rule's false-positive check: SynthValueBench's own responses, every family."""
+    from realignbench.synthvaluebench.generator import labelled_responses
+    from realignbench.synthvaluebench.text import family_names
+    families = [*family_names(held_out=False), *family_names(held_out=True)]
+    texts = [r.text for r in labelled_responses(0, families, 600)]
+    assert len(texts) == 600 and not any(is_loop(t) for t in texts)
