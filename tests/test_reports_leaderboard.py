@@ -130,3 +130,4 @@ def test_degeneration_figures_are_shown_per_method(tmp_path):
         assert label in header
     (trace,) = [line for line in md.splitlines() if line.startswith("| TRACE |")]
     assert "37.5" in trace and "12.5" in trace and "6.2" in trace
+    assert "unfinished = cap reached without end-of-turn" in md       # the columns are defined
