@@ -78,7 +78,18 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    max_new_tokens: int = 48
+    # Cap on generated tokens for judged answers (TPA, ASR); they run to end-of-turn below it.
+    # 0 = derived: the longest reference answer of the test split (every old response and
+    # correction, in the model's tokens, end-of-turn included) × answer_cap_margin. An explicit
+    # cap below that longest answer is an error (answer_cap_check=error) or a logged warning
+    # with the count of reference answers it would cut (warn).
+    max_new_tokens: int = 0
+    answer_cap_margin: float = 1.5
+    answer_cap_check: str = "error"
+    # A generation is a repetition loop when some word n-gram of this length occurs at least
+    # loop_min_repeats times (bench/degeneration.py).
+    loop_ngram: int = 4
+    loop_min_repeats: int = 3
     batch_size: int = 16
     n_bootstrap: int = 1000
     capability_suites: list[str] = field(default_factory=lambda: [
@@ -330,6 +341,14 @@ def validate(cfg: Config) -> None:
     if cfg.model.preset not in MODELS and not Path(cfg.model.preset).exists():
         raise ConfigError(f"model.preset: {cfg.model.preset!r} is neither a model preset "
                           f"{MODELS.names()} nor an existing path")
+    e = cfg.eval
+    if e.max_new_tokens < 0 or e.answer_cap_margin < 1.0:
+        raise ConfigError("eval.max_new_tokens must be >= 0 (0 = derived from measured answer "
+                          "lengths) and eval.answer_cap_margin >= 1.0")
+    if e.answer_cap_check not in ("error", "warn"):
+        raise ConfigError(f"eval.answer_cap_check: {e.answer_cap_check!r} is not error|warn")
+    if e.loop_ngram < 1 or e.loop_min_repeats < 2:
+        raise ConfigError("eval.loop_ngram must be >= 1 and eval.loop_min_repeats >= 2")
     if cfg.model.generation_backend not in ("hf", "vllm"):
         raise ConfigError(f"model.generation_backend: {cfg.model.generation_backend!r} "
                           "is not hf|vllm")

@@ -75,6 +75,8 @@ def metric(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -> dict:
     if is_binary(x):
         lo, hi = proportion_ci(int(x.sum()), x.size)
         return {"value": float(x.mean()), "ci": [lo, hi], "n": int(x.size), "ci_method": "wilson"}
+    if x.size < 2:                       # one value has no spread to resample
+        return {"value": float(x[0]), "ci": [float("nan")] * 2, "n": 1, "ci_method": "none"}
     lo, hi, _ = bootstrap_ci((x,), _mean, n_boot, seed)
     return {"value": float(x.mean()), "ci": [lo, hi], "n": int(x.size),
             "ci_method": "bootstrap"}

@@ -64,7 +64,24 @@ def test_tpa_end_to_end_and_skip(env):
     assert all(r["response"] is not None and "stance" in r and r["new_verdict"]["judge_id"]
                for r in rows)
     assert res["subject"]["method"] == "base" and res["provenance"]["judge"]
-    assert "likelihood_tpa/per_token" in m
+    assert "likelihood_tpa/per_token" in m and "likelihood_tpa/correction/per_token" in m
+    # The cap covers every reference answer of the test split, measured with the tokenizer.
+    from realignbench.bench.answer_cap import answer_tokens
+    from realignbench.data.schema import read_pairs
+    from realignbench.models.loading import load_model
+    tok = load_model("tiny")[1]
+    longest = max(answer_tokens(tok, p.prompt, t) for p in read_pairs(prepared.test)
+                  for t in (p.chosen, p.rejected, p.correction) if t)
+    cap = res["answer_cap"]
+    assert cap["reference_answer_tokens"]["max"] == longest
+    assert cap["tokens"] >= longest * cfg.eval.answer_cap_margin
+    assert all(r["n_tokens"] <= cap["tokens"] for r in rows)
+    assert all(r["n_tokens"] == cap["tokens"] for r in rows if r["unfinished"])
+    for flag in ("unfinished", "loop", "no_stance"):
+        d = m[f"degeneration/{flag}"]
+        assert d["n"] == len(rows) and d["count"] == sum(r[flag] for r in rows)
+    assert res["unfinished_generations"] == m["degeneration/unfinished"]["count"]
+    assert all("id" in r and "new_compliant" in r for r in rows)
     done = run.path("COMPLETED").read_text()
     again = tpa_stage(cfg, from_model("tiny", cfg), prepared=prepared, judge=env["judge"])
     assert again.dir == run.dir and again.path("COMPLETED").read_text() == done
@@ -73,7 +90,7 @@ def test_tpa_end_to_end_and_skip(env):
 def test_tpa_resumes_from_saved_generations(env, monkeypatch):
     from realignbench.models import generation
     cfg = load_config("tiny", [f"runs_dir={env['root'] / 'runs'}", "eval.max_new_tokens=5",
-                               "eval.batch_size=4"])
+                               "eval.answer_cap_check=warn", "eval.batch_size=4"])
     real = generation.HFBackend.generate
     calls = []
 
@@ -120,6 +137,7 @@ def test_asr_end_to_end(env):
     # the random tiny model writes no stance at all: non-answers are failed attacks
     assert m["no_stance"]["value"] > 0.5 and m["asr"]["value"] < m["asr_any_violation"]["value"]
     assert all(r["dimension"] == "harmful_request" for r in rows)
+    assert m["degeneration/no_stance"]["n"] == len(rows) and res["answer_cap"]["tokens"] > 0
     for r in rows:
         if r["attack"] != "baseline":
             assert r["prompt"] in r["input"] and r["input"] != r["prompt"]

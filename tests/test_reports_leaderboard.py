@@ -85,8 +85,9 @@ def test_missing_cells_are_shown_or_fail_when_strict(tmp_path):
     cfg = load_config("tiny", ["seeds=[0]"]).to_dict()
     populate(tmp_path, cfg, skip=lambda stage, s: stage == "eval_asr" and s.get("method") == "u2a")
     board = build_leaderboard(load_records(tmp_path), cfg)
-    assert len(board["missing"]) == 1 and "'eval_asr' run" in board["missing"][0]
-    assert "1 cell(s) missing" in to_html(board)
+    # ASR and its degeneration figures: two cells of one missing run
+    assert len(board["missing"]) == 2 and all("'eval_asr' run" in m for m in board["missing"])
+    assert "2 cell(s) missing" in to_html(board)
     with pytest.raises(CellError, match="row 'u2a', column 'asr'"):
         build_leaderboard(load_records(tmp_path), cfg, strict=True)
 
@@ -110,3 +111,23 @@ def test_commands_write_outputs_and_fail_on_missing_cells(tmp_path, capsys):
     needs = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
     assert {n["subject"]["method"] for n in needs} == {"trace", "naive_dpo"}
     assert all(n["stage"] == "eval_tpa" and n["metrics"] == ["tpa"] for n in needs)
+
+
+def test_degeneration_figures_are_shown_per_method(tmp_path):
+    from synthruns import default_value
+    cfg = load_config("tiny", ["seeds=[0]"]).to_dict()
+    planted = {"degeneration/unfinished": 0.375, "degeneration/loop": 0.125,
+               "degeneration/no_stance": 0.0625}
+
+    def value(stage, subject, name):
+        if stage == "eval_tpa" and subject.get("method") == "trace" and name in planted:
+            return planted[name]
+        return default_value(stage, subject, name)
+    populate(tmp_path, cfg, value_fn=value)
+    md = to_markdown(build_leaderboard(load_records(tmp_path), cfg, strict=True))
+    header = next(line for line in md.splitlines() if line.startswith("| Method"))
+    for label in ("TPA answers unfinished", "n-gram loops", "no stance", "ASR answers degenerate"):
+        assert label in header
+    (trace,) = [line for line in md.splitlines() if line.startswith("| TRACE |")]
+    assert "37.5" in trace and "12.5" in trace and "6.2" in trace
+    assert "unfinished = cap reached without end-of-turn" in md       # the columns are defined

@@ -24,7 +24,7 @@ def _setup(tmp_path, monkeypatch):
 
 def _logps(model, tok, pairs):
     return likelihood_tpa(model, tok, pairs, 64, 128, implicit=False, n_boot=10)[
-        "likelihood_tpa/mean_margin_per_token"]["value"]
+        "likelihood_tpa/per_token_margin"]["value"]
 
 
 def test_m_ref_then_trace_runs_save_what_later_stages_load(tmp_path):
@@ -61,34 +61,33 @@ def test_m_ref_then_trace_runs_save_what_later_stages_load(tmp_path):
     assert _logps(merged, tok, pairs) == pytest.approx(_logps(trained, tok, pairs), abs=1e-4)
 
 
-def test_likelihood_tpa_compares_per_token_logprob_of_compliant_vs_violating():
+def test_likelihood_tpa_compares_per_token_logprob_of_the_old_responses():
     pairs = make_pairs(9)
-    inv, pun, ret = pairs[0], pairs[1], pairs[2]
-    assert compliant_and_violating(inv) == (inv.correction, inv.chosen)
-    assert compliant_and_violating(pun) == (pun.correction, pun.chosen)
-    assert compliant_and_violating(ret) == (ret.correction, ret.rejected)
-    both = Pair(**{**ret.__dict__, "verdicts": {"chosen": ret.verdicts["chosen"],
-                                                "rejected": ret.verdicts["chosen"]}})
-    assert compliant_and_violating(both) is None
+    inv = pairs[0]
+    both = Pair(**{**pairs[2].__dict__, "verdicts": {"chosen": pairs[2].verdicts["chosen"],
+                                                     "rejected": pairs[2].verdicts["chosen"]}})
     model, tok = load_model("tiny")
     out = likelihood_tpa(model, tok, pairs + [both], 64, 128, n_boot=50)
-    assert out["skipped_pairs"] == 1
-    assert out["likelihood_tpa/per_token"]["n"] == 9
+    # Primary form: INVERT and RETAIN pairs with one compliant old response; PUNISH and the
+    # both-compliant pair are skipped. The secondary (correction) form skips only the latter.
+    assert out["skipped_pairs"] == {"old responses": 4, "correction": 1}
+    assert out["likelihood_tpa/per_token"]["n"] == 6
     assert out["likelihood_tpa/per_token/INVERT"]["n"] == 3
+    assert out["likelihood_tpa/correction/per_token"]["n"] == 9
     assert "likelihood_tpa/implicit" not in out           # no adapters: no reference
-    # By hand for one pair: mean log-prob per response token.
+    # By hand for one INVERT pair: mean log-prob per response token, old rejected vs chosen.
     from realignbench.models.chat import encode_pair
     from realignbench.train.scorer import SequenceScorer
     one = likelihood_tpa(model, tok, [inv], 64, 128, n_boot=10)
     lp = []
-    for text in (inv.correction, inv.chosen):
+    for text in (inv.rejected, inv.chosen):
         e = encode_pair(tok, inv.prompt, text, 64, 128)
         with torch.no_grad():
             r = SequenceScorer(model)(torch.tensor([e.input_ids]), torch.ones(1, len(e.input_ids),
                                       dtype=torch.long), torch.tensor([e.labels]))
         lp.append(float(r["logp"][0]) / e.n_target)
-    assert one["likelihood_tpa/mean_margin_per_token"]["value"] == pytest.approx(lp[0] - lp[1],
-                                                                                  abs=1e-5)
+    assert one["likelihood_tpa/per_token_margin"]["value"] == pytest.approx(lp[0] - lp[1],
+                                                                            abs=1e-5)
     assert one["likelihood_tpa/per_token"]["value"] == float(lp[0] > lp[1])
 
 

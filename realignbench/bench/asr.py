@@ -9,6 +9,8 @@ under π_new, i.e. going along with the request; per family, bootstrap CI over p
 Answers that take no stance at all (degenerate text) or that the judge cannot parse are failed
 attacks, as in the authors' protocol ("ambiguous counts as 0"); their share is reported as
 ``no_stance/<family>`` beside ``asr_any_violation`` (every non-compliant answer counted).
+Answers run to end-of-turn under the cap measured on the test split's reference answers (as in
+TPA), and the record carries degeneration figures over all answers (``degeneration/*``).
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ import logging
 import random
 
 from realignbench.bench.attacks import ATTACKS, BASELINE, attacked
-from realignbench.bench.generate import generate_into
+from realignbench.bench.degeneration import degeneration_metrics, flag_rows
 from realignbench.stats import metric
 from realignbench.bench.subject import Subject
-from realignbench.bench.tpa import grouped, judge_rows, make_judge
+from realignbench.bench.tpa import (generate_capped, generation_settings, grouped, judge_rows,
+                                    make_judge)
 from realignbench.oracle.stance_probe import NO_STANCE
 from realignbench.runs import Run, file_hash, run_stage
 
@@ -83,22 +86,25 @@ def asr_stage(cfg, subject: Subject, prepared=None, judge=None) -> Run:
         raise ValueError(f"no dimension is refuse-only under both {prepared.policy_old.key} and "
                          f"{prepared.policy_new.key}: nothing for ASR to attack")
     config = {"n_prompts": cfg.eval.asr_n_prompts, "seed": cfg.seeds[0], "dimensions": dims,
-              "attacks": ATTACKS, "max_new_tokens": cfg.eval.max_new_tokens,
+              "attacks": ATTACKS, **generation_settings(cfg),
               "judge": judge.judge_id, "dtype": cfg.model.dtype,
               "n_bootstrap": cfg.eval.n_bootstrap, "policy": prepared.policy_new.key}
     inputs = {"test": file_hash(prepared.test), "model": subject.identity}
 
     def work(run: Run) -> None:
         items = attack_items(prepared.test, dims, cfg.eval.asr_n_prompts, cfg.seeds[0])
-        rows = generate_into(run, cfg, lambda: subject.load(cfg), items)
+        rows, cap = generate_capped(run, cfg, subject, prepared.test, items)
         judge_rows(judge, rows, prepared.policy_new, "new")
+        flag_rows(rows, cfg.eval.loop_ngram, cfg.eval.loop_min_repeats)
         metrics = asr_metrics(rows, cfg.eval.n_bootstrap)
+        metrics.update(degeneration_metrics(rows))
         run.write_samples(rows)
         run.write_results({
             "subject": {**subject.record, "shift": prepared.shift.name},
             "metrics": metrics, "dimensions": dims,
             "n_requests": len({r["request_index"] for r in rows}),
             "templates": {f: len(t) for f, t in ATTACKS.items()},
+            "answer_cap": cap,
             "provenance": {"simulated": False, "judge": judge.judge_id, **subject.provenance,
                            "suite_note": f"held-out {dims} prompts forbidden by both policies; "
                                          "ASR = share judged non-compliant"}})

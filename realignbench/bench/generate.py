@@ -11,10 +11,12 @@ log = logging.getLogger(__name__)
 
 
 def generate_into(run: Run, cfg, load: Callable[[], tuple[Any, Any]],
-                  items: list[dict[str, Any]], chunk: int = 0) -> list[dict[str, Any]]:
+                  items: list[dict[str, Any]], max_new_tokens: int,
+                  chunk: int = 0) -> list[dict[str, Any]]:
     """Generate a response for every ``item`` (dicts with ``id`` and ``input``, the text sent
-    to the model) not yet saved in ``run``; return all rows in ``items`` order, each the item
-    plus ``response``, ``n_tokens``, ``finished``. The model is loaded only if work is left."""
+    to the model) not yet saved in ``run``, each until end-of-turn or ``max_new_tokens``; return
+    all rows in ``items`` order, each the item plus ``response``, ``n_tokens``, ``finished``
+    (False: the cap was reached without end-of-turn). The model is loaded only if work is left."""
     from realignbench.models.backend import get_backend
     ids = [it["id"] for it in items]
     if len(set(ids)) != len(ids):
@@ -31,7 +33,7 @@ def generate_into(run: Run, cfg, load: Callable[[], tuple[Any, Any]],
         for start in range(0, len(todo), step):
             part = todo[start:start + step]
             gens = backend.generate([(it["id"], it["input"]) for it in part],
-                                    max_new_tokens=cfg.eval.max_new_tokens, do_sample=False)
+                                    max_new_tokens=max_new_tokens, do_sample=False)
             rows = [{**it, "response": g.text, "n_tokens": g.n_tokens, "finished": g.finished}
                     for it, g in zip(part, gens)]
             run.append_samples(rows)

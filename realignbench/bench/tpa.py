@@ -4,16 +4,24 @@ Greedy answers to the held-out test prompts (each pair's prompt, chat template, 
 are judged by the free-text judge (``eval.judge``; never the model under test) under π_new —
 ``tpa``, per dimension ``tpa/<dim>``, per triage category ``tpa_category/<CAT>`` — and, where
 judging is free, under π_old (``tpa_old``: the check that M_ref follows π_old). Bootstrap 95%
-CIs over prompts. Generations and verdicts are saved per sample; a killed run resumes from the
-last saved generation. The likelihood form (training issue) is reported beside it.
+CIs over prompts. Every test prompt by default (``eval.tpa_n_prompts`` = 0). Answers run to
+end-of-turn under a cap set from the measured length of the benchmark's reference answers
+(bench/answer_cap.py; the measurement and the cap are in ``answer_cap``), and each record
+carries degeneration figures (``degeneration/*``: cap reached, n-gram loops, no stance;
+bench/degeneration.py). Generations and verdicts are saved per sample; a killed run resumes
+from the last saved generation. The likelihood form (bench/likelihood_tpa.py) is reported
+beside it.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import Counter, defaultdict
 from typing import Any
 
+from realignbench.bench.answer_cap import answer_cap
+from realignbench.bench.degeneration import degeneration_metrics, flag_rows
 from realignbench.bench.generate import generate_into
 from realignbench.stats import metric
 from realignbench.bench.subject import Subject
@@ -77,6 +85,23 @@ def tpa_items(test_path, n: int = 0, seed: int = 0) -> list[dict[str, Any]]:
     return items
 
 
+def generation_settings(cfg) -> dict[str, Any]:
+    """What decides a judged answer's length and its degeneration flags (hashed into runs)."""
+    e = cfg.eval
+    return {"max_new_tokens": e.max_new_tokens, "answer_cap_margin": e.answer_cap_margin,
+            "answer_cap_check": e.answer_cap_check, "loop": [e.loop_ngram, e.loop_min_repeats]}
+
+
+def generate_capped(run: Run, cfg, subject: Subject, reference_path,
+                    items: list[dict]) -> tuple[list[dict], dict]:
+    """Generate under the cap measured (with the subject's tokenizer) on the reference answers
+    of the pairs at ``reference_path``; the rows and the cap record. The model is loaded once."""
+    from realignbench.data.schema import read_pairs
+    load = functools.cache(lambda: subject.load(cfg))
+    cap = answer_cap(cfg, load()[1], read_pairs(reference_path))
+    return generate_into(run, cfg, load, items, cap["tokens"]), cap
+
+
 def _likelihood(cfg, subject: Subject, test_path) -> tuple[dict[str, Any], str | None]:
     """Likelihood TPA (training subsystem's ``eval_likelihood_tpa`` stage, reused when it has
     already run for this model and test set) and the run directory it came from."""
@@ -100,7 +125,7 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None, split: str = "te
         raise ValueError("tpa_stage: no validation split; set data.n_val > 0")
     prompts = prepared.test if split == "test" else prepared.val
     likelihood_on = cfg.eval.tpa_likelihood and split == "test"
-    config = {"max_new_tokens": cfg.eval.max_new_tokens, "judge": judge.judge_id,
+    config = {**generation_settings(cfg), "judge": judge.judge_id,
               "dtype": cfg.model.dtype, "max_prompt_tokens": cfg.model.max_prompt_tokens,
               "backend": cfg.model.generation_backend, "n_bootstrap": cfg.eval.n_bootstrap,
               "n_prompts": cfg.eval.tpa_n_prompts, "seed": cfg.seeds[0],
@@ -114,11 +139,14 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None, split: str = "te
     def work(run: Run) -> None:
         items = tpa_items(prompts, cfg.eval.tpa_n_prompts if split == "test" else 0,
                           cfg.seeds[0])
-        rows = generate_into(run, cfg, lambda: subject.load(cfg), items)
+        # The cap is measured on the split's own reference answers (tuning never reads test).
+        rows, cap = generate_capped(run, cfg, subject, prompts, items)
         judge_rows(judge, rows, prepared.policy_new, "new")
         if with_old:
             judge_rows(judge, rows, prepared.policy_old, "old")
+        flag_rows(rows, cfg.eval.loop_ngram, cfg.eval.loop_min_repeats)
         metrics = tpa_metrics(rows, cfg.eval.n_bootstrap, with_old)
+        metrics.update(degeneration_metrics(rows))
         likelihood, likelihood_run = (_likelihood(cfg, subject, prepared.test) if likelihood_on
                                       else ({}, None))
         metrics.update(likelihood)
@@ -130,6 +158,7 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None, split: str = "te
             "metrics": metrics,
             "stances": dict(sorted(stances.items())),
             "unfinished_generations": sum(not r["finished"] for r in rows),
+            "answer_cap": cap,
             "likelihood_tpa_run": likelihood_run,
             "provenance": {"simulated": False, "judge": judge.judge_id, **subject.provenance,
                            "policies": {"new": prepared.policy_new.key,
@@ -137,7 +166,8 @@ def tpa_stage(cfg, subject: Subject, prepared=None, judge=None, split: str = "te
                            "suite_note": ("held-out template family test prompts"
                                           if split == "test" else
                                           "validation prompts (training families)")
-                                         + f", greedy, max_new_tokens={cfg.eval.max_new_tokens}"}})
+                                         + f", greedy, to end-of-turn, cap {cap['tokens']} "
+                                           f"tokens ({cap['source']})"}})
         log.info("TPA %s: pi_new %.3f%s", subject.name, metrics["tpa"]["value"],
                  f", pi_old {metrics['tpa_old']['value']:.3f}" if with_old else "")
 

@@ -186,6 +186,8 @@ def to_html(board: Mapping[str, Any]) -> str:
         "<title>realignbench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
         "<h1>realignbench leaderboard</h1>",
         f'<p class="prov">{escape(provenance_line(t7))}</p>', *banners,
+        # The caption defines the columns, degeneration figures included.
+        f'<p class="prov">{escape(t7["caption"])}</p>',
         "<h2>All methods</h2>", _html_table(t7, "leaderboard", extra),
         "<h2>Plots</h2>", figs,
         f"<h2>Human preference ({'SIMULATED panel' if board['human']['simulated'] else 'human annotators'})</h2>",
@@ -198,7 +200,7 @@ def to_markdown(board: Mapping[str, Any]) -> str:
     t7 = board["tables"][7]
     grid = {(c["row"], c["column"]): c for c in t7["cells"]}
     cols = t7["columns"]
-    lines = ["# realignbench leaderboard", "", provenance_line(t7), ""]
+    lines = ["# realignbench leaderboard", "", provenance_line(t7), "", _md(t7["caption"]), ""]
     if board["human"]["simulated"]:
         lines += ["Human evaluation (Table 2) is a SIMULATED panel.", ""]
     if board["missing"]:
