@@ -20,7 +20,8 @@ from realignbench.bench.human.simulate import PanelSpec, simulate_panel
 from realignbench.bench.human.study import Study, StudyError, StudyKeys, read_keys, read_study
 from realignbench.bench.human.study import write_study
 from realignbench.bench.human.winrates import win_metrics
-from realignbench.runs import Run, atomic_write_json, content_hash, file_hash, run_stage
+from realignbench.runs import (Run, atomic_write_json, content_hash, file_hash, portable_config,
+                              run_stage)
 
 log = logging.getLogger("realignbench")
 
@@ -93,7 +94,8 @@ def human_eval_stage(cfg, triplets: Path | str, keys_path: Path | str,
 
     inputs = {"triplets": Path(triplets), "keys": Path(keys_path),
               "annotations": [Path(p) for p in annotation_files]}
-    return run_stage("human_eval", f"{cfg.preset}-human", cfg.to_dict(), inputs, work,
+    return run_stage("human_eval", f"{cfg.preset}-human", portable_config(cfg.to_dict()), inputs,
+                     work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
 
 
@@ -131,5 +133,6 @@ def simulated_human_eval_stage(cfg, generations: Mapping[str, Path | str], polic
 
     inputs = {"generations": paths, "policy_text_sha256": content_hash(policy_text),
               "panel": panel.judge_id}
-    return run_stage("human_eval", f"{cfg.preset}-simulated", cfg.to_dict(), inputs, work,
+    return run_stage("human_eval", f"{cfg.preset}-simulated", portable_config(cfg.to_dict()),
+                     inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
