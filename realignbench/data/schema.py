@@ -70,11 +70,11 @@ def from_standard(obj: dict[str, Any], path: Path | str, line: int) -> dict[str,
     """Map a standard preference record to a pair record: messages become their text,
     ``id`` defaults to ``line-<n>``, ``source`` to ``user``, ``labels`` to ``{}``, and any other
     field is kept under ``meta``."""
-    out = {"prompt": _message_text(obj.get("prompt"), "user", path, line, "prompt"),
-           "chosen": _message_text(obj.get("chosen"), "assistant", path, line, "chosen"),
-           "rejected": _message_text(obj.get("rejected"), "assistant", path, line, "rejected"),
-           "id": obj.get("id", f"line-{line}"), "source": obj.get("source", DEFAULT_SOURCE),
-           "labels": obj.get("labels", {})}
+    roles = {"prompt": "user", "chosen": "assistant", "rejected": "assistant"}
+    out = {name: _message_text(obj[name], role, path, line, name)
+           for name, role in roles.items() if name in obj}     # absent: "missing" below
+    out.update(id=obj.get("id", f"line-{line}"), source=obj.get("source", DEFAULT_SOURCE),
+               labels=obj.get("labels", {}))
     meta = dict(obj.get("meta", {})) if isinstance(obj.get("meta"), dict) else obj.get("meta")
     extra = {k: v for k, v in obj.items() if k not in REQUIRED and k not in OPTIONAL}
     if extra:
@@ -84,9 +84,8 @@ def from_standard(obj: dict[str, Any], path: Path | str, line: int) -> dict[str,
 
 
 def is_standard(obj: Any) -> bool:
-    """A TRL / HF-style record: the three preference fields, without our ``source``/``labels``."""
-    return (isinstance(obj, dict) and {"prompt", "chosen", "rejected"} <= set(obj)
-            and not {"source", "labels"} <= set(obj))
+    """A TRL / HF-style record: one without both of our ``source`` and ``labels``."""
+    return isinstance(obj, dict) and not {"source", "labels"} <= set(obj)
 
 
 def validate_record(obj: Any, path: Path | str, line: int) -> Pair:
