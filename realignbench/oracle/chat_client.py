@@ -4,7 +4,9 @@ One :class:`ChatClient` per batch, used inside ``async with``. The ``openai`` cl
 retries are off so that every retry is ours and is counted: 429 (waiting at least as long as
 Retry-After says), 408/409, 5xx, timeouts and dropped connections are retried with exponential
 backoff and jitter, and so is a 200 whose body is unusable (not JSON, no ``choices``: a flaky
-proxy); 401/403/404 are configuration errors and stop the batch; any other 4xx is an answer
+proxy), and so is an answer the caller's ``accept`` refuses (a verdict that does not parse)
+until the budget runs out, when that answer is returned: a judge that gives it on every attempt
+has answered. 401/403/404 are configuration errors and stop the batch; any other 4xx is an answer
 about this one request (e.g. a content filter) and is returned as :class:`Rejected`. A request
 whose retries run out raises :class:`RetriesExhausted`, which the caller records for that item
 alone; the rest of the batch goes on.
@@ -22,7 +24,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -166,6 +168,7 @@ class ChatClient:
         return cap * (0.5 + 0.5 * random.random())
 
     async def complete(self, messages: list[dict[str, str]], max_tokens: int,
+                       accept: Callable[[Completion], bool] | None = None,
                        **extra: Any) -> Completion | Rejected:
         """One completion at temperature 0, retried as the module docstring says."""
         assert self._client is not None, "use `async with ChatClient(...)`"
@@ -196,10 +199,14 @@ class ChatClient:
                     log.debug("unusable response body: %s", self.scrub(str(err))[:200])
                 else:
                     try:
-                        return self._received(resp)
+                        answer = self._received(resp)
                     except BadBody as err:
                         reason = "bad_body"
                         log.debug("unusable response body: %s", err)
+                    else:
+                        if accept is None or accept(answer) or attempt == self.cfg.max_retries:
+                            return answer
+                        reason = "unparseable"
                 if attempt == self.cfg.max_retries:
                     break
                 self.usage.retries += 1

@@ -2,9 +2,11 @@
 
 Works with GPT-4o (the paper's proxy oracle) or any OpenAI-compatible server, e.g. a local
 ``vllm serve`` (README, "LLM judge"). Each verdict is one call at temperature 0 asking for a
-structured JSON answer; answers that do not parse, or that the API refuses to give, become
-``Verdict(status="unparseable", compliant=False)`` (at temperature 0 the judge would repeat
-them). Every such answer is cached by content hash, so a rerun makes zero calls; ``usage``
+structured JSON answer. An answer that does not parse is asked for again within the retry
+budget (a glitch is not a verdict), except one cut at ``max_tokens``, which a retry at
+temperature 0 would only repeat; one still unparseable on the last attempt, or one the API
+refuses to give (a 4xx for this request), becomes ``Verdict(status="unparseable",
+compliant=False)``. Every answer is cached by content hash, so a rerun makes zero calls; ``usage``
 counts calls, retries, tokens and cache hits. A transient failure is never an answer: an item
 whose retries run out (timeouts, 5xx, unusable bodies) is cached as nothing, the other items
 finish, and the batch then raises :class:`JudgeIncomplete` naming how many failed, so that the
@@ -153,8 +155,13 @@ class LLMJudge:
     async def _judge_one(self, client: ChatClient, policy: Any, key: str,
                          item: JudgeItem) -> Verdict:
         dims = list(getattr(policy, "dimensions", []) or [])
+
+        def usable(answer: Completion) -> bool:
+            return (answer.finish_reason == "length"
+                    or parse_verdict(client.scrub(answer.text or ""), dims).ok)
         answer = await client.complete(judge_messages(policy, item.prompt, item.response),
-                                       self.cfg.max_tokens, **self._format(policy))
+                                       self.cfg.max_tokens, accept=usable,
+                                       **self._format(policy))
         raw = client.scrub(answer.text or "") if isinstance(answer, Completion) else ""
         if isinstance(answer, Completion):
             parsed = parse_verdict(raw, dims)
