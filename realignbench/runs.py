@@ -96,7 +96,7 @@ def atomic_write_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
-def append_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
+def append_jsonl(path: Path | str, rows: Iterable[dict], fsync: bool = False) -> None:
     """Append ``rows`` to an append-only JSONL cache under an exclusive ``flock``, in one write
     that starts on a fresh line: a line torn by a killed writer is left alone, never glued to."""
     data = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
@@ -109,6 +109,8 @@ def append_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
             data_b = b"\n" + data_b
         while data_b:
             data_b = data_b[os.write(fd, data_b):]
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)                   # closing releases the lock
 
@@ -203,20 +205,18 @@ class Run:
         partial = self.path("samples.partial.jsonl")
         if not partial.exists():
             return []
-        rows = []
-        for line in partial.read_text(encoding="utf-8").splitlines():
+        rows, torn = [], 0
+        for line in partial.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                break                    # a line cut by a kill: drop it and what follows
+                torn += 1                # a line cut by a kill: its item is redone
+        if torn:
+            log.warning("%s: skipped %d torn line(s)", partial, torn)
         return rows
 
     def append_samples(self, rows: Iterable[dict]) -> None:
-        with open(self.path("samples.partial.jsonl"), "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.path("samples.partial.jsonl"), rows, fsync=True)
 
     def write_samples(self, rows: Iterable[dict]) -> None:
         atomic_write_jsonl(self.path("samples.jsonl"), rows)
@@ -253,7 +253,13 @@ RECORD_FILES = ("config.resolved.yaml", "inputs.json", "env.json", "results.json
 
 @contextmanager
 def run_lock(run: Run):
-    """Hold an exclusive advisory lock on ``run``'s key; wait (saying for whom) if taken."""
+    """Hold an exclusive advisory lock on ``run``'s key; wait (saying for whom) if taken.
+
+    Under ``torchrun`` every rank runs the stage as one run: rank 0 holds the lock for the job,
+    and the other ranks must not wait on it (rank 0 waits for them in collectives)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
     # Outside the stage's folder, so that listings of runs see only runs.
     lock_path = run.dir.parent.parent / ".locks" / f"{run.stage}.{run.dir.name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)

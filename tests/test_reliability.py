@@ -282,3 +282,23 @@ def test_pku_old_flag_at_severity_zero_violates():
     clean = harm_verdict({"harm_category": {c: False for c in old.dimensions}, "severity": 0,
                           "is_safe": True}, old, "t")
     assert clean.compliant
+
+
+def test_torn_partial_samples_line_is_skipped_and_appends_start_fresh(tmp_path, caplog):
+    def crash(run):
+        run.append_samples([{"id": "a"}])
+        with open(run.path("samples.partial.jsonl"), "a") as f:
+            f.write('{"id": "b", "te')                # killed mid-write
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stage("gen", "g", {}, {}, crash, runs_dir=tmp_path)
+
+    def resume(run):
+        with caplog.at_level(logging.WARNING):
+            assert run.saved_samples() == [{"id": "a"}]
+        run.append_samples([{"id": "b"}, {"id": "c"}])
+        assert run.saved_samples() == [{"id": "a"}, {"id": "b"}, {"id": "c"}]
+        run.write_results({})
+    run_stage("gen", "g", {}, {}, resume, runs_dir=tmp_path)
+    assert "skipped 1 torn line" in caplog.text
