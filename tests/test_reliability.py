@@ -302,3 +302,29 @@ def test_torn_partial_samples_line_is_skipped_and_appends_start_fresh(tmp_path, 
         run.write_results({})
     run_stage("gen", "g", {}, {}, resume, runs_dir=tmp_path)
     assert "skipped 1 torn line" in caplog.text
+
+
+def test_judge_validation_key_does_not_depend_on_the_runs_directory(tmp_path, monkeypatch):
+    from realignbench.bench import judge_validation
+    from realignbench.runs import stage_key
+    keys = []
+    monkeypatch.setattr(judge_validation, "run_stage",
+                        lambda stage, name, config, inputs, work, **kw:
+                        keys.append(stage_key(stage, config, inputs)))
+    for where in ("a", "b/c"):
+        cfg = load_config("tiny", [f"runs_dir={tmp_path / where}", "eval.judge=embedding"])
+        judge_validation.judge_validation_stage(cfg)
+    assert len(keys) == 2 and keys[0] == keys[1]
+
+
+def test_human_eval_key_does_not_depend_on_the_runs_directory(tmp_path):
+    from human_data import METHODS, write_generations
+    from realignbench.bench.human.stage import simulated_human_eval_stage
+    paths = write_generations(tmp_path / "gen", n=4,
+                              compliant={m: [True, k % 2 == 0, False, True]
+                                         for k, m in enumerate(METHODS)})
+    keys = []
+    for where in ("a", "moved/b"):
+        cfg = load_config("tiny", [f"runs_dir={tmp_path / where}", "eval.n_bootstrap=20"])
+        keys.append(simulated_human_eval_stage(cfg, paths, "Policy.", "svb_new@1").key)
+    assert keys[0] == keys[1]
