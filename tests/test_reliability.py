@@ -328,3 +328,17 @@ def test_human_eval_key_does_not_depend_on_the_runs_directory(tmp_path):
         cfg = load_config("tiny", [f"runs_dir={tmp_path / where}", "eval.n_bootstrap=20"])
         keys.append(simulated_human_eval_stage(cfg, paths, "Policy.", "svb_new@1").key)
     assert keys[0] == keys[1]
+
+
+def test_an_exhausted_correction_fails_alone_and_is_asked_again(fake_openai, tmp_path):
+    from realignbench.oracle.corrections import CorrectionWriter
+    cache = JudgeCache(tmp_path / "c")
+    cfg = fast_cfg(fake_openai, max_retries=2, concurrency=1)
+    fake_openai.queue_faults("500", "500", "500")            # the first request, every attempt
+    requests = [(f"Question {i}?", None) for i in range(3)]
+    with pytest.raises(JudgeIncomplete, match="1 of 3 correction"):
+        CorrectionWriter(cfg, cache=cache).write(requests, POLICY)
+    assert len(cache) == 2
+    fake_openai.reset_counts()
+    out = CorrectionWriter(cfg, cache=cache).write(requests, POLICY)
+    assert len(fake_openai.requests) == 1 and [c.status for c in out] == ["ok"] * 3

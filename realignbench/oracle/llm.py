@@ -40,10 +40,10 @@ RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 class JudgeIncomplete(JudgeError):
     """Some items got no answer within their retry budget; the others are cached."""
 
-    def __init__(self, failed: dict[str, str], total: int):
+    def __init__(self, failed: dict[str, str], total: int, what: str = "judge item"):
         self.failed = failed                 # cache key -> last failure
         last = next(iter(failed.values()))
-        super().__init__(f"{len(failed)} of {total} judge item(s) failed (e.g. {last}); the "
+        super().__init__(f"{len(failed)} of {total} {what}(s) failed (e.g. {last}); the "
                          f"{total - len(failed)} answered are cached, so a rerun asks only for "
                          f"the {len(failed)} failed")
 
