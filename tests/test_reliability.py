@@ -342,3 +342,30 @@ def test_an_exhausted_correction_fails_alone_and_is_asked_again(fake_openai, tmp
     fake_openai.reset_counts()
     out = CorrectionWriter(cfg, cache=cache).write(requests, POLICY)
     assert len(fake_openai.requests) == 1 and [c.status for c in out] == ["ok"] * 3
+
+
+def test_training_survives_a_torn_reference_cache_line(tmp_path, monkeypatch, caplog):
+    """The issue's case: a torn last line, then a training step; it used to die in KeyError."""
+    from test_trainer import _examples, _model
+    from train_fixtures import tiny_config
+
+    from realignbench.train import reference
+    from realignbench.train.trainer import Trainer
+    monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_config()
+    model, tok = _model(cfg)
+    trainer = Trainer(model, tok, cfg, tmp_path)
+    first = trainer.evaluate(_examples("dpo"))
+    (cache,) = (tmp_path / "cache" / "ref_logps").glob("*.jsonl")
+    text = cache.read_text()
+    cache.write_text(text[:-12])                         # the last entry cut mid-number
+    computed = []
+    real = reference.compute_logps
+    monkeypatch.setattr(reference, "compute_logps",
+                        lambda m, enc, ids, *a, **k: computed.append(len(ids)) or real(
+                            m, enc, ids, *a, **k))
+    with caplog.at_level(logging.WARNING):
+        again = trainer.evaluate(_examples("dpo"))
+    assert computed == [1] and again == pytest.approx(first)
+    assert "skipped 1 torn line" in caplog.text
+    assert len(_load_table(cache)) == 16                 # the redone entry is on its own line
