@@ -40,10 +40,10 @@ def test_sigterm_stops_parallel_reproduce_and_orphans_nothing(tmp_path):
     log = (tmp_path / "out.log").open("w")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REALIGNBENCH_CACHE": str(tmp_path / "cache")}
     env.pop("OMP_NUM_THREADS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "realignbench.cli", "reproduce", "--preset",
-                             "tiny", "--jobs", "2", "--runs-dir", str(tmp_path / "runs"),
-                             "--out", str(tmp_path / "out")], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "realignbench.cli", "reproduce", "--preset", "tiny",
+               "--tables", "5", "--jobs", "2", "--runs-dir", str(tmp_path / "runs"),
+               "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
         workers: set[int] = set()
@@ -68,8 +68,16 @@ def test_sigterm_stops_parallel_reproduce_and_orphans_nothing(tmp_path):
     time.sleep(2)                                   # the resource tracker sees EOF and exits
     assert [p for p in workers if alive(p)] == []
     # Nothing half-written looks like a run: every directory is COMPLETED or marked FAILED.
+    completed = {}
     for run_dir in (tmp_path / "runs").glob("*/*/"):
         if run_dir.parent.name in ("logs", ".locks"):
             continue
-        marks = {(run_dir / m).exists() for m in ("COMPLETED", "FAILED")}
-        assert True in marks, f"{run_dir}: neither COMPLETED nor FAILED"
+        assert (run_dir / "COMPLETED").exists() or (run_dir / "FAILED").exists(), run_dir
+        if (run_dir / "COMPLETED").exists():
+            completed[run_dir] = (run_dir / "COMPLETED").stat().st_mtime_ns
+    # The next run resumes: it finishes, and what was completed is kept, not redone.
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=500)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert {d: (d / "COMPLETED").stat().st_mtime_ns for d in completed} == completed
+    assert not list((tmp_path / "runs").glob("*/*/FAILED"))
