@@ -73,7 +73,9 @@ def judge_pairs(cfg: Any, pairs_path: Path | str, policy: Any, judge: LLMJudge |
     inputs = {"pairs": pairs_path, "policy": f"{policy.id}@{policy.version}",
               "policy_text": policy.text, "judge": judge.judge_id}
     return run_stage("judge_pairs", f"{pairs_path.stem}-{policy.id}",
-                     portable_config(cfg.to_dict()), inputs, work, runs_dir=runs_dir or cfg.runs_dir, prepare=lambda: read_pairs(pairs_path))
+                     portable_config(cfg.to_dict()), inputs, work,
+                     runs_dir=runs_dir or cfg.runs_dir,
+                     prepare=lambda: read_pairs(pairs_path))   # validated before any run dir
 
 
 def _cmd_judge_pairs(args: argparse.Namespace) -> int:
