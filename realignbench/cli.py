@@ -131,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"realignbench {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        # A judge batch with failed items (its answered items are cached): exit 3, as
+        # `judge-pairs` does, with the count and how to resume instead of a traceback. The
+        # client module is only loaded by commands that judge (it imports openai).
+        client = sys.modules.get("realignbench.oracle.chat_client")
+        if client is None or not isinstance(err, client.JudgeError):
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"realignbench {args.command}: error: {err} (rerun to resume from the cache)",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ time). A stage whose input hash matches a completed run is skipped. Per-item pro
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -95,6 +96,25 @@ def atomic_write_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
+def append_jsonl(path: Path | str, rows: Iterable[dict], fsync: bool = False) -> None:
+    """Append ``rows`` to an append-only JSONL cache under an exclusive ``flock``, in one write
+    that starts on a fresh line: a line torn by a killed writer is left alone, never glued to."""
+    data = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+    data_b = data.encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data_b = b"\n" + data_b
+        while data_b:
+            data_b = data_b[os.write(fd, data_b):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)                   # closing releases the lock
+
+
 def read_jsonl(path: Path | str) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -155,8 +175,13 @@ class Run:
     def completed(self) -> bool:
         return self.path("COMPLETED").exists()
 
+    @property
+    def failed(self) -> bool:
+        return self.path("FAILED").exists()
+
     def begin(self, config: dict[str, Any], inputs: dict[str, Any], **env_extra: Any) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.path("FAILED").unlink(missing_ok=True)     # a new attempt replaces the old record
         atomic_write_text(self.path("config.resolved.yaml"),
                           yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         atomic_write_json(self.path("inputs.json"), {"stage": self.stage, "key": self.key,
@@ -180,20 +205,18 @@ class Run:
         partial = self.path("samples.partial.jsonl")
         if not partial.exists():
             return []
-        rows = []
-        for line in partial.read_text(encoding="utf-8").splitlines():
+        rows, torn = [], 0
+        for line in partial.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                break                    # a line cut by a kill: drop it and what follows
+                torn += 1                # a line cut by a kill: its item is redone
+        if torn:
+            log.warning("%s: skipped %d torn line(s)", partial, torn)
         return rows
 
     def append_samples(self, rows: Iterable[dict]) -> None:
-        with open(self.path("samples.partial.jsonl"), "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.path("samples.partial.jsonl"), rows, fsync=True)
 
     def write_samples(self, rows: Iterable[dict]) -> None:
         atomic_write_jsonl(self.path("samples.jsonl"), rows)
@@ -211,6 +234,50 @@ class Run:
     def wall_s(self) -> float:
         return json.loads(self.path("COMPLETED").read_text())["wall_s"]
 
+    def fail(self, err: BaseException) -> None:
+        """Mark the attempt failed; if even that cannot be written (disk full), remove the
+        record files so that what remains does not look like a run."""
+        try:
+            atomic_write_json(self.path("FAILED"), {
+                "error": f"{type(err).__name__}: {err}",
+                "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        except OSError:
+            for name in RECORD_FILES:
+                self.path(name).unlink(missing_ok=True)
+            if self.dir.is_dir() and not any(self.dir.iterdir()):
+                self.dir.rmdir()
+
+
+RECORD_FILES = ("config.resolved.yaml", "inputs.json", "env.json", "results.json")
+
+
+@contextmanager
+def run_lock(run: Run):
+    """Hold an exclusive advisory lock on ``run``'s key; wait (saying for whom) if taken.
+
+    Under ``torchrun`` every rank runs the stage as one run: rank 0 holds the lock for the job,
+    and the other ranks must not wait on it (rank 0 waits for them in collectives)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    # Outside the stage's folder, so that listings of runs see only runs.
+    lock_path = run.dir.parent.parent / ".locks" / f"{run.stage}.{run.dir.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            log.warning("%s: another process (pid %s) is running this stage; waiting for it",
+                        run.dir, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)                   # closing releases the lock
+
 
 def run_dir_for(stage: str, name: str, key: str, runs_dir: Path | str = "runs") -> Path:
     return Path(runs_dir) / stage / f"{name}-{key[:12]}"
@@ -222,6 +289,11 @@ def run_dir_for(stage: str, name: str, key: str, runs_dir: Path | str = "runs") 
 STAGE_VERSIONS: dict[str, int] = {}
 
 
+def portable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without where runs are stored: moving a runs directory must not change keys."""
+    return {k: v for k, v in config.items() if k != "runs_dir"}
+
+
 def stage_key(stage: str, config: dict[str, Any], inputs: dict[str, Any]) -> str:
     version = STAGE_VERSIONS.get(stage, 1)
     if version == 1:
@@ -230,24 +302,37 @@ def stage_key(stage: str, config: dict[str, Any], inputs: dict[str, Any]) -> str
 
 
 def run_stage(stage: str, name: str, config: dict[str, Any], inputs: dict[str, Any],
-              work: Callable[[Run], None], runs_dir: Path | str = "runs",
-              force: bool = False, **env_extra: Any) -> Run:
+              work: Callable[..., None], runs_dir: Path | str = "runs",
+              force: bool = False, prepare: Callable[[], Any] | None = None,
+              **env_extra: Any) -> Run:
     """Run ``work(run)`` in the run directory for (stage, config, inputs) unless already done.
 
     The key hashes the resolved config, the inputs (files by content) and the stage's code
     version, so a changed input gives a new run directory and an unchanged one is skipped.
+    ``prepare()``, if given, reads and validates the inputs before anything is created; its
+    value is passed on as ``work(run, prepared)``.
     """
     key = stage_key(stage, config, inputs)
     run = Run(run_dir_for(stage, name, key, runs_dir), stage, key)
     if run.completed and not force:
         log.info("skip %s %s: completed run %s", stage, name, run.dir)
         return run
-    if force:
-        run.path("COMPLETED").unlink(missing_ok=True)
-    log.info("%s %s -> %s", stage, name, run.dir)
-    start = time.perf_counter()
-    run.begin(config, inputs, **env_extra)
-    work(run)
-    run.complete(time.perf_counter() - start)
+    args = (prepare(),) if prepare is not None else ()
+    with run_lock(run):
+        if run.completed and not force:       # another process finished it while we waited
+            log.info("skip %s %s: completed meanwhile by another process: %s", stage, name,
+                     run.dir)
+            return run
+        if force:
+            run.path("COMPLETED").unlink(missing_ok=True)
+        log.info("%s %s -> %s", stage, name, run.dir)
+        start = time.perf_counter()
+        try:
+            run.begin(config, inputs, **env_extra)
+            work(run, *args)
+            run.complete(time.perf_counter() - start)
+        except BaseException as err:          # Ctrl-C and SIGTERM too: say the run stopped
+            run.fail(err)
+            raise
     log.info("%s %s done in %.1fs: %s", stage, name, time.perf_counter() - start, run.dir)
     return run

@@ -35,3 +35,16 @@ def test_verbose_error_shows_the_traceback(capsys, tmp_path, override, message, 
     tb_last = err[:err.index("realignbench validate: error: ")].rstrip().splitlines()[-1]
     assert kind in tb_last and message in tb_last      # the exception line of the traceback
     assert err.rstrip().splitlines()[-1].startswith("realignbench validate: error: ")
+
+
+def test_a_failed_judge_batch_exits_3_with_one_line(monkeypatch, capsys):
+    """JudgeError from any command (e.g. triage with the LLM judge) is a clean exit 3."""
+    from realignbench import cli
+    from realignbench.oracle.chat_client import JudgeError
+
+    def fail(args):
+        raise JudgeError("2 of 10 judge item(s) failed")
+    monkeypatch.setattr(cli, "_cmd_env", fail)
+    assert cli.main(["env"]) == 3
+    err = capsys.readouterr().err
+    assert "realignbench env: error: 2 of 10 judge item(s) failed" in err and "Traceback" not in err

@@ -152,7 +152,8 @@ def test_timeout_is_retried(fake_openai, tmp_path):
 
 def test_unparseable_answers_are_recorded_never_compliant(fake_openai, tmp_path):
     fake_openai.queue_faults("bad_json", "missing_field")
-    judge = LLMJudge(fast_cfg(fake_openai, concurrency=1), cache=JudgeCache(tmp_path / "c"))
+    judge = LLMJudge(fast_cfg(fake_openai, concurrency=1, max_retries=0),
+                     cache=JudgeCache(tmp_path / "c"))
     a, b, c = judge.judge([JudgeItem("p", "ok 1"), JudgeItem("p", "ok 2"),
                            JudgeItem("p", "ok 3")], POLICY)
     assert [x.status for x in (a, b, c)] == ["unparseable", "unparseable", "ok"]
@@ -160,6 +161,17 @@ def test_unparseable_answers_are_recorded_never_compliant(fake_openai, tmp_path)
     assert "invalid JSON" in a.rationale and "cut at max_tokens" in a.rationale
     assert "missing field" in b.rationale
     assert judge.usage.unparseable == 2 and judge.usage.retries == 0
+
+
+def test_an_unparseable_answer_is_asked_again_unless_cut_at_max_tokens(fake_openai, tmp_path):
+    """A one-off glitch is retried (and never cached); a cut at max_tokens would repeat."""
+    fake_openai.queue_faults("bad_json", "missing_field")
+    cache = JudgeCache(tmp_path / "c")
+    judge = LLMJudge(fast_cfg(fake_openai, concurrency=1), cache=cache)
+    a, b = judge.judge([JudgeItem("p", "ok 1"), JudgeItem("p", "ok 2")], POLICY)
+    assert (a.status, b.status, b.compliant) == ("unparseable", "ok", True)
+    assert judge.usage.retry_reasons == {"unparseable": 1} and judge.usage.calls == 3
+    assert [e["verdict"]["status"] for e in cache._load().values()].count("ok") == 1
 
 
 def test_rejected_request_is_unparseable_and_key_is_scrubbed(fake_openai, tmp_path):

@@ -18,8 +18,7 @@ def data_stage(cfg) -> Run:
     bench = benchmark_module(cfg.data.benchmark)
     config = bench.stage_config(cfg)
 
-    def work(run: Run) -> None:
-        built = bench.build(cfg)
+    def work(run: Run, built) -> None:
         files = {"train": "pairs.train.jsonl"}
         write_pairs(run.path(files["train"]), built.train)
         if built.test is not None:
@@ -34,4 +33,6 @@ def data_stage(cfg) -> Run:
                            "n_test": None if built.test is None else len(built.test),
                            "stats": built.stats})
 
-    return run_stage("data", data_name(cfg), config, bench.stage_inputs(cfg), work, runs_dir=cfg.runs_dir)
+    # Building reads and validates the source data: done before the run directory exists.
+    return run_stage("data", data_name(cfg), config, bench.stage_inputs(cfg), work,
+                     runs_dir=cfg.runs_dir, prepare=lambda: bench.build(cfg))

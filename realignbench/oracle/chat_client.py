@@ -3,8 +3,13 @@
 One :class:`ChatClient` per batch, used inside ``async with``. The ``openai`` client's own
 retries are off so that every retry is ours and is counted: 429 (waiting at least as long as
 Retry-After says), 408/409, 5xx, timeouts and dropped connections are retried with exponential
-backoff and jitter; 401/403/404 are configuration errors and stop the batch; any other 4xx is
-an answer about this one request (e.g. a content filter) and is returned as :class:`Rejected`.
+backoff and jitter, and so is a 200 whose body is unusable (not JSON, no ``choices``: a flaky
+proxy), and so is an answer the caller's ``accept`` refuses (a verdict that does not parse)
+until the budget runs out, when that answer is returned: a judge that gives it on every attempt
+has answered. 401/403/404 are configuration errors and stop the batch; any other 4xx is an answer
+about this one request (e.g. a content filter) and is returned as :class:`Rejected`. A request
+whose retries run out raises :class:`RetriesExhausted`, which the caller records for that item
+alone; the rest of the batch goes on.
 
 The API key is read from the environment variable named by ``judge.api_key_env`` and lives only
 inside the ``openai`` client; every message this module produces is scrubbed of it.
@@ -19,7 +24,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -34,6 +39,14 @@ GIVE_UP_AFTER_REJECTIONS = 5      # that many 4xx and no success: the endpoint i
 
 class JudgeError(RuntimeError):
     """The endpoint cannot be used (bad key/model/URL) or kept failing; never holds the key."""
+
+
+class RetriesExhausted(JudgeError):
+    """One request failed on every attempt; nothing about it is cached, so a rerun asks again."""
+
+
+class BadBody(ValueError):
+    """An HTTP 200 whose body is not a chat completion."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,7 @@ class ChatClient:
         return cap * (0.5 + 0.5 * random.random())
 
     async def complete(self, messages: list[dict[str, str]], max_tokens: int,
+                       accept: Callable[[Completion], bool] | None = None,
                        **extra: Any) -> Completion | Rejected:
         """One completion at temperature 0, retried as the module docstring says."""
         assert self._client is not None, "use `async with ChatClient(...)`"
@@ -180,25 +194,40 @@ class ChatClient:
                     reason = "timeout"
                 except openai.APIConnectionError:
                     reason = "connection"
+                except (ValueError, openai.APIResponseValidationError) as err:
+                    reason = "bad_body"           # JSONDecodeError, pydantic errors: a 200 body
+                    log.debug("unusable response body: %s", self.scrub(str(err))[:200])
                 else:
-                    return self._received(resp)
+                    try:
+                        answer = self._received(resp)
+                    except BadBody as err:
+                        reason = "bad_body"
+                        log.debug("unusable response body: %s", err)
+                    else:
+                        if accept is None or accept(answer) or attempt == self.cfg.max_retries:
+                            return answer
+                        reason = "unparseable"
                 if attempt == self.cfg.max_retries:
                     break
                 self.usage.retries += 1
                 self.usage.retry_reasons[reason] += 1
                 await asyncio.sleep(self._backoff(attempt, wait_hint))
-            raise JudgeError(f"{public_url(self.base_url)}: gave up after "
+            raise RetriesExhausted(f"{public_url(self.base_url)}: gave up after "
                              f"{self.cfg.max_retries + 1} attempts (last failure: {reason})")
 
     def _received(self, resp: Any) -> Completion:
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices or getattr(choices[0], "message",
+                                                                     None) is None:
+            raise BadBody(f"no choices[0].message in a {type(resp).__name__} answer")
         self.usage.calls += 1
         usage = getattr(resp, "usage", None)
         p_tok = getattr(usage, "prompt_tokens", 0) or 0
         c_tok = getattr(usage, "completion_tokens", 0) or 0
         self.usage.prompt_tokens += p_tok
         self.usage.completion_tokens += c_tok
-        choice = resp.choices[0] if resp.choices else None
-        text = choice.message.content if choice is not None and choice.message else None
+        choice = choices[0]
+        text = choice.message.content
         return Completion(text, getattr(choice, "finish_reason", None), p_tok, c_tok)
 
     def _rejected(self, status: int, detail: str) -> Rejected:

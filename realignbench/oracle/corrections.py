@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from realignbench.data.schema import Pair
-from realignbench.oracle.chat_client import ChatClient, Completion, Usage
+from realignbench.oracle.chat_client import ChatClient, Completion, RetriesExhausted, Usage
 from realignbench.oracle.judge_cache import JudgeCache, answer_key
-from realignbench.oracle.llm import gather_cached, judge_config, run_sync
+from realignbench.oracle.llm import JudgeIncomplete, gather_cached, judge_config, run_sync
 from realignbench.oracle.prompting import PROMPT_VERSION, correction_messages
 from realignbench.oracle.verdict import JudgeItem
 
@@ -59,20 +59,27 @@ class CorrectionWriter:
                 self.usage.cache_hits += 1
             else:
                 todo[key] = req
+        failed: dict[str, str] = {}
         if todo:
             async with ChatClient(self.cfg, self.usage) as client:
                 def job(key: str, req: tuple[str, str | None]):
                     async def run() -> None:
-                        done[key] = await self._write_one(client, policy, key, *req)
+                        try:
+                            done[key] = await self._write_one(client, policy, key, *req)
+                        except RetriesExhausted as err:     # this request only; go on
+                            failed[key] = str(err)
                     return run
                 await gather_cached({k: job(k, r) for k, r in todo.items()},
                                     desc=f"corrections {self.cfg.model}")
+        if failed:
+            raise JudgeIncomplete(failed, len(done) + len(failed), what="correction")
         return [done[k] for k in keys]
 
     async def _write_one(self, client: ChatClient, policy: Any, key: str, prompt: str,
                          prior: str | None) -> Correction:
         answer = await client.complete(correction_messages(policy, prompt, prior),
-                                       self.cfg.correction_max_tokens)
+                                       self.cfg.correction_max_tokens,
+                                       accept=lambda a: bool((a.text or "").strip()))
         if not isinstance(answer, Completion):
             corr = Correction("", "rejected")
         else:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from realignbench.data.schema import Pair, read_pairs, write_pairs
 from realignbench.oracle.verdict import JudgeItem
-from realignbench.runs import Run, run_stage
+from realignbench.runs import Run, portable_config, run_stage
 
 if TYPE_CHECKING:                      # the CLI imports this module; openai loads only when used
     from realignbench.oracle.llm import LLMJudge
@@ -48,12 +48,11 @@ def judge_pairs(cfg: Any, pairs_path: Path | str, policy: Any, judge: LLMJudge |
     pairs_path = Path(pairs_path)
     judge = judge or LLMJudge(cfg)
 
-    def work(run: Run) -> None:
+    def work(run: Run, pairs: list[Pair]) -> None:
         handler = logging.FileHandler(run.path("judge.log"), encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("realignbench").addHandler(handler)
         try:
-            pairs = read_pairs(pairs_path)
             verdicts = judge.judge(judge_items(pairs), policy)
             judged = [dataclasses.replace(p, verdicts={"chosen": verdicts[2 * i].to_dict(),
                                                        "rejected": verdicts[2 * i + 1].to_dict()})
@@ -73,8 +72,10 @@ def judge_pairs(cfg: Any, pairs_path: Path | str, policy: Any, judge: LLMJudge |
 
     inputs = {"pairs": pairs_path, "policy": f"{policy.id}@{policy.version}",
               "policy_text": policy.text, "judge": judge.judge_id}
-    return run_stage("judge_pairs", f"{pairs_path.stem}-{policy.id}", cfg.to_dict(), inputs, work,
-                     runs_dir=runs_dir or cfg.runs_dir)
+    return run_stage("judge_pairs", f"{pairs_path.stem}-{policy.id}",
+                     portable_config(cfg.to_dict()), inputs, work,
+                     runs_dir=runs_dir or cfg.runs_dir,
+                     prepare=lambda: read_pairs(pairs_path))   # validated before any run dir
 
 
 def _cmd_judge_pairs(args: argparse.Namespace) -> int:

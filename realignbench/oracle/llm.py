@@ -2,9 +2,15 @@
 
 Works with GPT-4o (the paper's proxy oracle) or any OpenAI-compatible server, e.g. a local
 ``vllm serve`` (README, "LLM judge"). Each verdict is one call at temperature 0 asking for a
-structured JSON answer; answers that do not parse, or that the API refuses to give, become
-``Verdict(status="unparseable", compliant=False)``. Every answer is cached by content hash, so a
-rerun makes zero calls; ``usage`` counts calls, retries, tokens and cache hits.
+structured JSON answer. An answer that does not parse is asked for again within the retry
+budget (a glitch is not a verdict), except one cut at ``max_tokens``, which a retry at
+temperature 0 would only repeat; one still unparseable on the last attempt, or one the API
+refuses to give (a 4xx for this request), becomes ``Verdict(status="unparseable",
+compliant=False)``. Every answer is cached by content hash, so a rerun makes zero calls; ``usage``
+counts calls, retries, tokens and cache hits. A transient failure is never an answer: an item
+whose retries run out (timeouts, 5xx, unusable bodies) is cached as nothing, the other items
+finish, and the batch then raises :class:`JudgeIncomplete` naming how many failed, so that the
+stage exits non-zero and a rerun asks for exactly those items again.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 from tqdm.auto import tqdm
 
 from realignbench.config import ConfigError, JudgeConfig
-from realignbench.oracle.chat_client import ChatClient, Completion, Usage, public_url
+from realignbench.oracle.chat_client import (ChatClient, Completion, JudgeError,
+                                              RetriesExhausted, Usage, public_url)
 from realignbench.oracle.judge_cache import JudgeCache, answer_key
 from realignbench.oracle.prompting import (PROMPT_VERSION, judge_messages, parse_verdict,
                                            verdict_schema)
@@ -28,6 +35,17 @@ from realignbench.runs import atomic_write_json
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+
+
+class JudgeIncomplete(JudgeError):
+    """Some items got no answer within their retry budget; the others are cached."""
+
+    def __init__(self, failed: dict[str, str], total: int, what: str = "judge item"):
+        self.failed = failed                 # cache key -> last failure
+        last = next(iter(failed.values()))
+        super().__init__(f"{len(failed)} of {total} {what}(s) failed (e.g. {last}); the "
+                         f"{total - len(failed)} answered are cached, so a rerun asks only for "
+                         f"the {len(failed)} failed")
 
 
 def judge_config(cfg: Any) -> JudgeConfig:
@@ -78,6 +96,7 @@ class LLMJudge:
         self.cache = cache if cache is not None else JudgeCache()
         self.usage = Usage()
         self.statuses: Counter = Counter()     # verdicts returned, cached ones included
+        self.failed_items = 0                  # items that ran out of retries, over all batches
         self.judge_id = f"llm:{self.cfg.model}@{PROMPT_VERSION}"
         self.endpoint = public_url(self.cfg.base_url or os.environ.get("OPENAI_BASE_URL"))
 
@@ -112,14 +131,23 @@ class LLMJudge:
                 todo[key] = item
         log.info("%s: %d item(s), %d distinct answers cached, %d to ask for", self.judge_id,
                  len(items), len(done), len(todo))
+        failed: dict[str, str] = {}
         if todo:
             async with ChatClient(self.cfg, self.usage) as client:
                 def job(key: str, item: JudgeItem):
                     async def run() -> None:
-                        done[key] = await self._judge_one(client, policy, key, item)
+                        try:
+                            done[key] = await self._judge_one(client, policy, key, item)
+                        except RetriesExhausted as err:     # this item only; go on
+                            failed[key] = str(err)
                     return run
                 await gather_cached({k: job(k, it) for k, it in todo.items()},
                                     desc=f"judge {self.cfg.model}")
+        if failed:
+            self.failed_items += len(failed)
+            log.error("%s: %d of %d distinct item(s) failed after every retry", self.judge_id,
+                      len(failed), len(done) + len(failed))
+            raise JudgeIncomplete(failed, len(done) + len(failed))
         verdicts = [done[k] for k in keys]
         self.statuses.update(v.status for v in verdicts)
         return verdicts
@@ -127,8 +155,13 @@ class LLMJudge:
     async def _judge_one(self, client: ChatClient, policy: Any, key: str,
                          item: JudgeItem) -> Verdict:
         dims = list(getattr(policy, "dimensions", []) or [])
+
+        def usable(answer: Completion) -> bool:
+            return (answer.finish_reason == "length"
+                    or parse_verdict(client.scrub(answer.text or ""), dims).ok)
         answer = await client.complete(judge_messages(policy, item.prompt, item.response),
-                                       self.cfg.max_tokens, **self._format(policy))
+                                       self.cfg.max_tokens, accept=usable,
+                                       **self._format(policy))
         raw = client.scrub(answer.text or "") if isinstance(answer, Completion) else ""
         if isinstance(answer, Completion):
             parsed = parse_verdict(raw, dims)
@@ -158,7 +191,8 @@ class LLMJudge:
         """What this judge cost so far; goes into a run's results and ``judge_usage.json``."""
         return {"judge": self.judge_id, "model": self.cfg.model, "endpoint": self.endpoint,
                 **self.usage.to_dict(self.cfg.price_in_per_mtok, self.cfg.price_out_per_mtok),
-                "verdicts": dict(sorted(self.statuses.items()))}
+                "verdicts": dict(sorted(self.statuses.items())),
+                "failed_items": self.failed_items}
 
     def write_usage(self, run: Any) -> dict[str, Any]:
         record = self.usage_record()

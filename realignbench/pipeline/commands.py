@@ -7,7 +7,9 @@ resumes. Outputs: ``<out>/tables/table-N.*``, ``<out>/leaderboard.{html,md}``,
 from __future__ import annotations
 
 import logging
+import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from realignbench.cli_args import add_config_args, config_from_args
@@ -54,7 +56,25 @@ def _say_tuning(cfg) -> None:
               "with the global train.lr/train.epochs (run `make tune` first)", flush=True)
 
 
+@contextmanager
+def sigterm_as_exit():
+    """Turn SIGTERM (schedulers, ``timeout``) into ``SystemExit(143)`` in the main thread, so
+    that the worker pool is stopped and failed runs are marked on the way out, as on Ctrl-C."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_reproduce(args) -> int:
+    with sigterm_as_exit():
+        return _reproduce(args)
+
+
+def _reproduce(args) -> int:
     from realignbench.pipeline.graph import execute, select
     from realignbench.pipeline.parallel import default_jobs, execute_parallel
     from realignbench.pipeline.plan import PRIOR, build_plan

@@ -8,12 +8,18 @@ through the run records (a completed dependency is a skipped stage, so nothing i
 A worker's output goes to ``<runs_dir>/logs/worker-<k>.log``; the parent prints one line per
 started and finished step. The parent then collects the outputs with a sequential pass in
 which every step is skipped.
+
+Stopping: if the parent is interrupted (Ctrl-C, or SIGTERM, which ``reproduce`` turns into
+``SystemExit``), it terminates its workers, waits for them, and re-raises; a worker turns
+SIGTERM into ``SystemExit`` too, so its current run is marked ``FAILED`` (and resumes next time)
+rather than being cut mid-write. Completed runs stay; nothing is left running.
 """
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -37,7 +43,15 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+STOP_GRACE_S = 10.0       # how long stopped workers get to mark their runs before SIGKILL
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _init_worker(cfg, threads: int, log_dir: str) -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     counter = multiprocessing.current_process()._identity  # (k,) for pool workers
     log = Path(log_dir) / f"worker-{counter[0] if counter else 0}.log"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -83,9 +97,9 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     pending = sorted(steps, key=_critical_first(steps))
     started = time.perf_counter()
     # A worker that dies (OOM kill) breaks the pool and fails its step instead of hanging.
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker,
-                             initargs=(cfg, threads, str(log_dir))) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(cfg, threads, str(log_dir)))
+    try:
         while pending or running:
             for step in [s for s in pending if all(d in done for d in s.deps)]:
                 if len(running) >= jobs:
@@ -111,6 +125,13 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
                 done.add(name)
                 eta.record(step, seconds)
                 echo(f"      done  {name} in {fmt_seconds(seconds)} ({log})")
+    except (KeyboardInterrupt, SystemExit):
+        echo(f"parallel: interrupted; stopping {len(running)} running step(s) "
+             f"({', '.join(running)}); completed runs stay and a rerun resumes")
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True)     # after _stop_workers, a no-op
     echo(f"parallel: {len(steps)} steps in {fmt_seconds(time.perf_counter() - started)}")
 
 
@@ -123,6 +144,21 @@ def _critical_first(steps: list[Step]) -> Callable[[Step], tuple[int, int]]:
             dependents[dep] |= {step.name} | dependents[step.name]
     order = {s.name: i for i, s in enumerate(steps)}
     return lambda s: (-len(dependents[s.name]), order[s.name])
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM every worker, give them STOP_GRACE_S to mark their runs, then SIGKILL."""
+    procs = list((pool._processes or {}).values())   # no public API lists a pool's processes
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _drain(running: dict) -> None:

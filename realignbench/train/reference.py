@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from realignbench.runs import cache_root, content_hash
+from realignbench.runs import append_jsonl, cache_root, content_hash
 from realignbench.train.batching import EncodedExamples
 from realignbench.train.scorer import SequenceScorer
 
@@ -90,13 +90,17 @@ def compute_logps(model: nn.Module, enc: EncodedExamples, seq_ids: Sequence[int]
 
 def _load_table(path: Path) -> dict[str, float]:
     table: dict[str, float] = {}
+    torn = 0
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 row = json.loads(line)
                 table.setdefault(row["k"], float(row["v"]))     # first writer wins
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue                                       # a line torn by a kill
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                torn += 1                                       # a line torn by a kill
+    if torn:
+        log.warning("reference log-prob cache %s: skipped %d torn line(s); those sequences "
+                    "are recomputed", path, torn)
     return table
 
 
@@ -119,10 +123,9 @@ def reference_logps(model: nn.Module, enc: EncodedExamples, batch_size: int, dev
         with reference_mode(model):
             values = compute_logps(model, enc, missing, batch_size, device)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write("".join(json.dumps({"k": keys[s], "v": v}) + "\n"
-                            for s, v in zip(missing, values.tolist())))
-        table = _load_table(path)
+        computed = {keys[s]: v for s, v in zip(missing, values.tolist())}
+        append_jsonl(path, ({"k": k, "v": v} for k, v in computed.items()))
+        table = {**computed, **_load_table(path)}    # an earlier writer's value wins
     log.info("reference log-probs: %d sequences, %d computed, %d from %s", len(needed),
              len(missing), len(needed) - len(missing), path)
     result[torch.tensor(needed)] = torch.tensor([table[keys[s]] for s in needed],

@@ -48,7 +48,7 @@ def noise_name(size: int, p: float) -> str:
 
 
 # -- triage stage --------------------------------------------------------------------------
-def _with_validation(cfg, files: dict[str, str], tri, pool):
+def _with_validation(cfg, roles, tri, pool):
     """(pool, validation pairs or None when data.n_val is 0).
 
     Where the benchmark generated them beside the pool (SynthValueBench: training template
@@ -56,10 +56,9 @@ def _with_validation(cfg, files: dict[str, str], tri, pool):
     alone. Otherwise they can only come out of the pool (prompt-disjoint, stratified)."""
     if not cfg.data.n_val:
         return pool, None
-    if "val" in files:
-        return pool, tri(files["val"])
+    if "val" in roles:
+        return pool, tri("val")
     return splits.split_by_prompt(pool, cfg.data.n_val, f"val/{cfg.data.seed}")
-
 
 
 def _triage_config(cfg, has_test: bool) -> dict[str, Any]:
@@ -82,23 +81,28 @@ def _oracle(cfg):
     return cls.from_config(cfg) if hasattr(cls, "from_config") else cls()
 
 
-def _triage_work(cfg, data_run: Run, shift: Shift):
-    def work(run: Run) -> None:
-        files = data_run.results()["files"]
-        oracle = _oracle(cfg)
+def _triage_inputs(cfg, data_run: Run) -> tuple[Any, dict[str, list]]:
+    """(oracle, pairs by file role): built and validated before the run directory exists."""
+    files = data_run.results()["files"]
+    return _oracle(cfg), {role: read_pairs(data_run.path(name)) for role, name in files.items()}
+
+
+def _triage_work(cfg, shift: Shift):
+    def work(run: Run, prepared: tuple[Any, dict[str, list]]) -> None:
+        oracle, pairs = prepared
         # A paid judge (LLM) skips the π_old sanity pass, which would double its calls.
         check_old = shift.old if getattr(oracle, "check_old_policy", True) else None
         seed = cfg.data.seed
 
-        def tri(path: str):
-            return triage_mod.triage(read_pairs(data_run.path(path)), oracle, shift.new,
-                                     shift.name, policy_old=check_old)
-        pool = tri(files["train"])
-        if "test" in files:
-            test = tri(files["test"])
+        def tri(role: str):
+            return triage_mod.triage(pairs[role], oracle, shift.new, shift.name,
+                                     policy_old=check_old)
+        pool = tri("train")
+        if "test" in pairs:
+            test = tri("test")
         else:
             pool, test = splits.split_by_prompt(pool, cfg.data.n_test, seed)
-        pool, val = _with_validation(cfg, files, tri, pool)
+        pool, val = _with_validation(cfg, pairs, tri, pool)
         splits.check_prompt_disjoint(pool, test, **({"val": val} if val is not None else {}))
         nested = splits.nested_subsets(pool, cfg.data.train_sizes, seed)
         out = {"pool": "train.pool.jsonl", "test": "test.jsonl",
@@ -147,7 +151,8 @@ def triage_stage(cfg, data_run: Run) -> Run:
     inputs = {"pairs": {k: data_run.path(v) for k, v in files.items()},
               "policies": shift_files(shift), "code": TRIAGE_CODE}
     return run_stage("triage", data_name(cfg), _triage_config(cfg, "test" in files), inputs,
-                     _triage_work(cfg, data_run, shift), runs_dir=cfg.runs_dir)
+                     _triage_work(cfg, shift), runs_dir=cfg.runs_dir,
+                     prepare=lambda: _triage_inputs(cfg, data_run))
 
 
 def prepare_data(cfg) -> PreparedData:

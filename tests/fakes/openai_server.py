@@ -8,7 +8,8 @@ between its data markers contains ``marker``; a correction request gets a determ
 Faults, per request: ``429`` (with Retry-After), ``500``, ``hang`` (sleeps past the client's
 timeout), ``bad_json`` (content that is not JSON), ``missing_field`` (JSON without
 ``compliant``), ``echo_auth`` (a 400 whose message quotes the Authorization header, as a badly
-behaved proxy might). Either queue them for the next requests (:meth:`queue_faults`) or give a
+behaved proxy might), and the transient 200s with an unusable body of a flaky proxy:
+``bad_body`` (JSON cut short) and ``no_choices`` (valid JSON, no ``choices``). Either queue them for the next requests (:meth:`queue_faults`) or give a
 seeded ``fault_rate``: a request's fault is then a pure function of (seed, its user message);
 transient kinds strike only its first ``transient_attempts`` attempts, ``bad_json`` and
 ``missing_field`` strike every time (a deterministic judge at temperature 0 would repeat them).
@@ -28,6 +29,7 @@ import pytest
 
 TRANSIENT = ("429", "500", "hang")
 PERSISTENT = ("bad_json", "missing_field")
+BAD_BODY = ("bad_body", "no_choices")          # transient; not in the default fault_kinds
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _RESPONSE_BLOCK = re.compile(r"<<<BEGIN_RESPONSE id=(\w+)>>>\n(.*?)\n<<<END_RESPONSE id=\1>>>",
                              re.DOTALL)
@@ -138,7 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None):
-        data = json.dumps(obj).encode()
+        self._send_raw(status, json.dumps(obj).encode(), headers)
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None):
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -180,6 +184,11 @@ class _Handler(BaseHTTPRequestHandler):
                                "invalid_request_error")
         if fault == "hang":
             time.sleep(fake.hang_s)
+        if fault == "bad_body":
+            return self._send_raw(200, b'{"id": "chatcmpl-cut", "object": "chat.completion", "ch')
+        if fault == "no_choices":
+            return self._send(200, {"id": "chatcmpl-empty", "object": "chat.completion",
+                                    "model": body["model"]})
         content, finish = fake.answer(body, fault)
         prompt_tokens = sum(count_tokens(m["content"]) + 4 for m in body["messages"]) + 3
         with fake._lock:

@@ -22,8 +22,8 @@ from realignbench.bench.human.study import Study, StudyError, StudyKeys, read_ke
 from realignbench.bench.human.study import write_study
 from realignbench.bench.human.winrates import win_metrics
 from realignbench.runs import (
-    Run, atomic_write_json, atomic_write_text, cache_root, content_hash, file_hash, read_jsonl,
-    run_stage)
+    Run, atomic_write_json, atomic_write_text, cache_root, content_hash, file_hash,
+    portable_config, read_jsonl, run_stage)
 
 log = logging.getLogger("realignbench")
 
@@ -96,7 +96,8 @@ def human_eval_stage(cfg, triplets: Path | str, keys_path: Path | str,
 
     inputs = {"triplets": Path(triplets), "keys": Path(keys_path),
               "annotations": [Path(p) for p in annotation_files]}
-    return run_stage("human_eval", f"{cfg.preset}-human", cfg.to_dict(), inputs, work,
+    return run_stage("human_eval", f"{cfg.preset}-human", portable_config(cfg.to_dict()), inputs,
+                     work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
 
 
@@ -153,5 +154,6 @@ def simulated_human_eval_stage(cfg, generations: Mapping[str, Path | str], polic
 
     inputs = {"generations": paths, "policy_text_sha256": content_hash(policy_text),
               "panel": panel.judge_id}
-    return run_stage("human_eval", f"{cfg.preset}-simulated", cfg.to_dict(), inputs, work,
+    return run_stage("human_eval", f"{cfg.preset}-simulated", portable_config(cfg.to_dict()),
+                     inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
