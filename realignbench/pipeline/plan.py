@@ -13,7 +13,8 @@ from realignbench.pipeline import stages
 from realignbench.pipeline.graph import Step
 
 MAIN = ("naive_dpo", "rdpo", "dpo_gold", "u2a", "trace")
-ABLATIONS = ("trace_no_triage", "trace_no_kl", "trace_no_impact", "trace_oracle_punish")
+ABLATIONS = ("trace_no_triage", "trace_no_kl", "trace_no_impact", "trace_oracle_punish",
+             "trace_ours")
 SIZE_METHODS = ("naive_dpo", "trace")              # Table 5
 NOISE_METHODS = ("dpo_gold", "u2a", "trace", "rdpo")  # Table 8
 HUMAN_METHODS = ("dpo_gold", "trace", "u2a")       # Table 2
