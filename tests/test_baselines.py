@@ -320,6 +320,9 @@ def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
     chosen = [j for j, r in enumerate(rows) if r["selected"]]
     assert sorted(chosen) == sorted(expected.tolist())
     assert details["examples"] == {"punitive": 8} and details["u2a"]["forget_set"] == len(items)
+    stats = details["scores"]                     # issue 16 item 8: visible in the results
+    assert stats["all"]["n"] == len(items)
+    assert stats["all"]["share_le_0"] == pytest.approx(float((at_ref <= 0).double().mean()))
     r1 = [from_dict(r) for r in read_jsonl(ctx.out_dir / "examples_round1.jsonl")]
     r2 = [from_dict(r) for r in read_jsonl(ctx.out_dir / "examples_round2.jsonl")]
     assert [e.weight for e in r1] == [1.0] * 8 and all(isinstance(e, Punitive) for e in r2)

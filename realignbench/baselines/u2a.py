@@ -34,7 +34,7 @@ from realignbench.baselines.u2a_weights import top_k, u2a_update
 from realignbench.data.schema import Pair
 from realignbench.runs import atomic_write_jsonl
 from realignbench.train.gold import GOLD_BATCH_SIZE, GOLD_PUNISH, gold_batch
-from realignbench.train.impact import directional_derivatives, loss_gradient
+from realignbench.train.impact import directional_derivatives, loss_gradient, score_statistics
 from realignbench.train.examples import Punitive, reweighted
 from realignbench.train.losses import NPO_SCALES
 from realignbench.train.pairs import category, complies
@@ -141,6 +141,9 @@ def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
         scores, timing = _score(ctx, gold, [items[i].example for i in pool], opts)
         if selected is None:                     # round 1: top-k at θ_ref, uniform weights
             n_positive = int((scores > 0).sum())
+            enc = ctx.trainer.encode([it.example for it in items])
+            ctx.results["scores"] = score_statistics(
+                scores, [it.category for it in items], [enc.seqs[row[0]].n_target for row in enc.rows])
             selected = top_k(scores, k_wanted)
             k = len(selected)
             scores = scores[selected]
