@@ -34,7 +34,7 @@ class EncodedExamples:
         self.examples = list(examples)
         self.seqs: list[Encoded] = []
         self.rows: list[tuple[int, ...]] = []
-        index: dict[tuple[str, str], int] = {}
+        index: dict[tuple[str, str, bool], int] = {}
         for ex in self.examples:
             ids = []
             mask_eot = bool(getattr(ex, "mask_eot", False))
