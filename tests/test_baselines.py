@@ -406,7 +406,8 @@ def test_u2a_rounds_keep_the_optimiser_state_and_one_schedule(_cache):
         seen.clear()
         Trainer.fit = spy
         try:
-            details = METHODS.get("u2a").load().train(ctx, make_pairs(12), cfg.method_options("u2a"))
+            details = METHODS.get("u2a").load().train(ctx, make_pairs(12),
+                                                      cfg.method_options("u2a"))
         finally:
             Trainer.fit = real_fit
         assert details["u2a"]["optimizer"] == mode

@@ -142,8 +142,9 @@ def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
         if selected is None:                     # round 1: top-k at θ_ref, uniform weights
             n_positive = int((scores > 0).sum())
             enc = ctx.trainer.encode([it.example for it in items])
-            ctx.results["scores"] = score_statistics(
-                scores, [it.category for it in items], [enc.seqs[row[0]].n_target for row in enc.rows])
+            lengths = [enc.seqs[row[0]].n_target for row in enc.rows]
+            ctx.results["scores"] = score_statistics(scores, [it.category for it in items],
+                                                     lengths)
             selected = top_k(scores, k_wanted)
             k = len(selected)
             scores = scores[selected]
