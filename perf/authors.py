@@ -90,7 +90,7 @@ def impact_scores(model, tokenizer, cfg, examples, direction) -> torch.Tensor:
         elif isinstance(ex, Punitive):
             batch = encode(ex.prompt, ex.response)
             ref = reference_logp(model, batch)
-            loss = L.npo_loss(sequence_logp(model, batch)[0] - ref, beta).sum()
+            loss = L.npo_loss(sequence_logp(model, batch)[0] - ref, beta, ex.npo_scale).sum()
             out.append(_grad_dot(loss, params, direction))
         else:
             raise NotImplementedError(f"no authors' impact loop for {ex.kind} examples")

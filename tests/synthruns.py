@@ -22,7 +22,8 @@ from realignbench.runs import Run, atomic_write_json, content_hash, run_dir_for
 
 BASE_TPA = {"base": 0.10, "old_alignment": 0.05, "naive_dpo": 0.30, "rdpo": 0.32,
             "dpo_gold": 0.80, "u2a": 0.40, "trace": 0.70, "trace_no_triage": 0.50,
-            "trace_no_kl": 0.72, "trace_no_impact": 0.55, "trace_oracle_punish": 0.75}
+            "trace_no_kl": 0.72, "trace_no_impact": 0.55, "trace_oracle_punish": 0.75,
+            "trace_ours": 0.71}
 
 
 def default_value(stage: str, subject: dict[str, Any], metric: str) -> float:

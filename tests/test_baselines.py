@@ -277,6 +277,9 @@ def test_u2a_top_k_and_round_budget():
     assert top_k(torch.tensor([0.1, 3.0, -2.0, 3.0, 0.5]), 3).tolist() == [1, 3, 4]
     with pytest.raises(ValueError, match="k=0"):
         top_k(torch.tensor([1.0]), 0)
+    for bad in ("optimizer=cold", "npo_scale=half"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            tiny_config(f"methods.u2a.{bad}").method_options("u2a")
     assert split_steps(10, 3) == [4, 3, 3] and sum(split_steps(10, 3)) == 10
     assert split_steps(2, 3) == [1, 1, 1]
     assert U2aOptions().k_for(7) == 4 and U2aOptions(top_k=5).k_for(3) == 3
@@ -309,6 +312,7 @@ def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
     g_j = loss_gradient(ctx.trainer, gold_batch(pairs, 9, seed=0))
     at_ref = directional_derivatives(ctx.trainer, [i.example for i in items], g_j)
     expected = torch.argsort(at_ref, descending=True, stable=True)[:8]
+    assert bool((at_ref[expected] > 0).all())     # else top-k keeps fewer (next test)
     params = _trainable(ctx.model)
     details = METHODS.get("u2a").load().train(ctx, pairs, opts)
 
@@ -316,6 +320,9 @@ def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
     chosen = [j for j, r in enumerate(rows) if r["selected"]]
     assert sorted(chosen) == sorted(expected.tolist())
     assert details["examples"] == {"punitive": 8} and details["u2a"]["forget_set"] == len(items)
+    stats = details["scores"]                     # issue 16 item 8: visible in the results
+    assert stats["all"]["n"] == len(items)
+    assert stats["all"]["share_le_0"] == pytest.approx(float((at_ref <= 0).double().mean()))
     r1 = [from_dict(r) for r in read_jsonl(ctx.out_dir / "examples_round1.jsonl")]
     r2 = [from_dict(r) for r in read_jsonl(ctx.out_dir / "examples_round2.jsonl")]
     assert [e.weight for e in r1] == [1.0] * 8 and all(isinstance(e, Punitive) for e in r2)
@@ -335,6 +342,86 @@ def test_u2a_trains_top_k_by_impact_with_mirror_descent_rounds(_cache):
     changed = [n for n, p in _trainable(ctx.model).items() if not torch.equal(p, params[n])]
     assert len(changed) == len(params)
     assert json.loads(json.dumps(details))["u2a"]["rounds"][1]["steps"] == 3
+
+
+def test_u2a_top_k_never_keeps_a_non_positive_score():
+    """U2A keeps only helpful samples (s_i > 0): with fewer than k positive scores it keeps
+    all positive ones and no others; with none it refuses to train."""
+    from realignbench.baselines.u2a_weights import top_k
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(50):
+        scores = torch.randn(20, generator=gen, dtype=torch.float64)
+        scores[torch.randint(0, 20, (5,), generator=gen)] = 0.0
+        for k in (1, 5, 12, 20):
+            if not bool((scores > 0).any()):
+                continue
+            kept = top_k(scores, k)
+            assert bool((scores[kept] > 0).all())
+            assert len(kept) == min(k, int((scores > 0).sum()))
+            assert len(set(kept.tolist())) == len(kept)
+    assert top_k(torch.tensor([2.0, -1.0, 0.0, 0.5]), 4).tolist() == [0, 3]
+    with pytest.raises(ValueError, match="none of the 3 impact scores is positive"):
+        top_k(torch.tensor([0.0, -1.0, -0.5]), 2)
+
+
+def test_u2a_rounds_keep_the_optimiser_state_and_one_schedule(_cache):
+    """``optimizer: kept`` (the authors' code: one AdamW and one schedule for every inner
+    solve): round 2 starts from round 1's final Adam moments and continues its lr schedule;
+    ``restart`` starts each round with empty moments and a schedule of its own."""
+    from realignbench.train.plugin import MethodContext
+    from realignbench.train.trainer import Trainer, lr_lambda
+    base = ("train.lr=1e-3", "train.max_steps=6", "train.warmup_ratio=0.5",
+            "train.lr_schedule=linear", "methods.u2a.rounds=2", "methods.u2a.top_k=8",
+            "methods.u2a.gold_batch_size=9")
+    seen: dict[str, list] = {}
+    real_fit = Trainer.fit
+
+    def spy(self, examples, phase="main", **kw):
+        moments = {}
+        real_make = self.make_optimizer
+
+        def make(params, lr):
+            opt = real_make(params, lr)
+            real_load = opt.load_state_dict
+
+            def load(state):               # accelerate also reloads the (empty) state
+                moments["loaded"] = moments.get("loaded") or bool(state["state"])
+                return real_load(state)
+            opt.load_state_dict = load
+            moments["opt"] = opt
+            return opt
+        self.make_optimizer = make
+        lrs = []
+        out = real_fit(self, examples, phase=phase,
+                       on_step=lambda s, rec: lrs.append(rec["lr"]), **kw)
+        del self.make_optimizer
+        seen[phase] = [bool(moments.get("loaded")), lrs]
+        return out
+
+    for mode in ("kept", "restart"):
+        cfg = tiny_config(*base, f"methods.u2a.optimizer={mode}")
+        model, tok = _model(cfg)
+        ctx = MethodContext(cfg=cfg, model=model, tokenizer=tok, out_dir=_cache / f"opt-{mode}",
+                            seed=0)
+        seen.clear()
+        Trainer.fit = spy
+        try:
+            details = METHODS.get("u2a").load().train(ctx, make_pairs(12),
+                                                      cfg.method_options("u2a"))
+        finally:
+            Trainer.fit = real_fit
+        assert details["u2a"]["optimizer"] == mode
+        (loaded1, lr1), (loaded2, lr2) = seen["round1"], seen["round2"]
+        assert not loaded1 and loaded2 == (mode == "kept")
+        if mode == "kept":                  # one linear schedule over 6 steps, warm-up 3
+            f = lr_lambda("linear", 3, 6)
+            assert lr1 + lr2 == pytest.approx([1e-3 * f(s) for s in range(6)])
+            state = torch.load(next((ctx.out_dir / "checkpoints" / "round2").glob("step-*"))
+                               / "optimizer.pt")
+            assert max(v["step"].item() for v in state["state"].values()) == 6   # 3 + 3
+        else:                               # each round: its own schedule over 3 steps
+            f = lr_lambda("linear", 1, 3)
+            assert lr1 == lr2 == pytest.approx([1e-3 * f(s) for s in range(3)])
 
 
 class _Killed(Exception):

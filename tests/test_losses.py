@@ -66,7 +66,28 @@ def test_rdpo_rejects_eps_at_or_above_half():
 @pytest.mark.parametrize("beta", [0.05, 0.1, 0.3])
 def test_npo_at_reference_is_2_over_beta_log2(beta):
     r = torch.zeros(4)
-    assert torch.allclose(L.npo_loss(r, beta), torch.full((4,), 2.0 / beta * math.log(2.0)))
+    assert torch.allclose(L.npo_loss(r, beta, "standard"),
+                          torch.full((4,), 2.0 / beta * math.log(2.0)))
+    assert torch.allclose(L.npo_loss(r, beta, "paper"), torch.full((4,), math.log(2.0)))
+
+
+@pytest.mark.parametrize("beta", [0.1, 0.3])
+def test_npo_standard_is_exactly_2_over_beta_times_paper_in_value_and_gradient(beta):
+    r = torch.tensor([-40.0, -2.0, 0.0, 0.7, 5.0], dtype=torch.float64, requires_grad=True)
+    paper = L.npo_loss(r, beta)                       # the default is the paper's form
+    (g_paper,) = torch.autograd.grad(paper.sum(), r)
+    standard = L.npo_loss(r, beta, "standard")
+    (g_std,) = torch.autograd.grad(standard.sum(), r)
+    assert torch.allclose(standard, (2.0 / beta) * paper, rtol=1e-12)
+    assert torch.allclose(g_std, (2.0 / beta) * g_paper, rtol=1e-12)
+    # Paper form: -log σ(-β r) (Algorithm 1), whose derivative is β σ(β r).
+    assert torch.allclose(paper, -torch.log(torch.sigmoid(-beta * r.detach())), rtol=1e-9)
+    assert torch.allclose(g_paper, beta * torch.sigmoid(beta * r.detach()), rtol=1e-12)
+
+
+def test_npo_rejects_unknown_scale():
+    with pytest.raises(ValueError, match="NPO scale"):
+        L.npo_loss(torch.zeros(1), 0.1, "half")
 
 
 def _toy_sequence_logp(theta: torch.Tensor, tokens: list[int]) -> torch.Tensor:
@@ -81,7 +102,7 @@ def test_npo_gradient_at_reference_equals_gradient_of_log_likelihood():
     tokens = [0, 3, 1, 4, 4, 2]
     theta = theta_ref.clone().requires_grad_(True)
     ref = _toy_sequence_logp(theta_ref, tokens)
-    L.npo_loss(_toy_sequence_logp(theta, tokens) - ref, beta=0.1).backward()
+    L.npo_loss(_toy_sequence_logp(theta, tokens) - ref, beta=0.1, scale="standard").backward()
     theta2 = theta_ref.clone().requires_grad_(True)
     _toy_sequence_logp(theta2, tokens).backward()
     assert torch.allclose(theta.grad, theta2.grad, atol=1e-12)
@@ -90,7 +111,7 @@ def test_npo_gradient_at_reference_equals_gradient_of_log_likelihood():
 def test_npo_away_from_reference_weights_gradient_by_2_sigmoid():
     r = torch.tensor([-2.0, 0.5, 3.0], requires_grad=True)
     beta = 0.3
-    L.npo_loss(r, beta).sum().backward()
+    L.npo_loss(r, beta, "standard").sum().backward()
     assert torch.allclose(r.grad, 2 * torch.sigmoid(beta * r.detach()))
 
 

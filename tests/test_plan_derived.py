@@ -32,8 +32,12 @@ def _plan(case):
 def _corrected_tables(name: str, kind: str, tables: set[int], largest: int) -> set[int]:
     """The old tag, corrected where it contradicted the table specs."""
     parts = name.split("/")
+    if kind == "eval_tpa" and parts[1] == "old_alignment":
+        return {1, 3, 6, 7}                   # Table 1 shows M_ref's degeneration (issue 16)
     if kind.startswith("eval_") and parts[1] == "old_alignment":
         return {3, 6, 7}                      # Tables 3 and 6 have M_ref rows too
+    if kind == "train" and parts[1] == "old_alignment":
+        return tables | {1}
     main_result = parts[2:4] == [f"n{largest}", "p0"]
     if len(parts) == 5 and parts[1] in ("naive_dpo", "rdpo") and main_result:
         return tables | {3, 6}                # Tables 3 and 6 have Naive DPO and rDPO rows

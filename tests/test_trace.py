@@ -122,7 +122,8 @@ def test_weights_per_category_are_scale_free_across_losses():
     # PUNISH scores 20x larger (NPO's scale): pooled, they would dominate; per category not.
     s = torch.tensor([1.0, 3.0, -2.0, 20.0, 60.0])
     cats = ["INVERT", "INVERT", "INVERT", "PUNISH", "PUNISH"]
-    assert normalise_groups(s, cats).tolist() == [0.5, 1.5, 0.0, 0.5, 1.5]
+    assert normalise_groups(s, cats, "mean1").tolist() == [0.5, 1.5, 0.0, 0.5, 1.5]
+    assert normalise_groups(s, cats).tolist() == [0.25, 0.75, 0.0, 0.25, 0.75]   # sum1
     assert normalise_groups(s, ["all"] * 5).tolist() == normalise(s).tolist()
     only_punish = normalise_groups(torch.tensor([-1.0, 2.0]), ["INVERT", "PUNISH"])
     assert only_punish.tolist() == [0.0, 1.0]
@@ -148,7 +149,7 @@ def test_conflict_groups_per_variant():
 
 
 @pytest.mark.parametrize("method", ["trace", "trace_no_triage", "trace_no_impact",
-                                    "trace_no_kl", "trace_oracle_punish"])
+                                    "trace_no_kl", "trace_oracle_punish", "trace_ours"])
 def test_trace_variants_build_weighted_examples_and_record_them(tmp_path, method):
     cfg = tiny_config("train.beta=0.5", f"methods.{method}.gold_batch_size=9")
     opts = cfg.method_options(method)
@@ -167,13 +168,15 @@ def test_trace_variants_build_weighted_examples_and_record_them(tmp_path, method
     assert min(weights) > 0
     if method == "trace_no_impact":
         assert weights == [1.0] * len(rows)
-    else:
-        assert sum(weights) / len(weights) == pytest.approx(1.0)
+    else:                       # Algorithm 1: sum to 1 over the joint INVERT ∪ PUNISH pool
+        assert sum(weights) == pytest.approx(1.0, abs=1e-12)
         assert all((r["score"] > 0) == r["kept"] for r in rows)
-        for cat in ("INVERT", "PUNISH"):
-            kept = [r["weight"] for r in rows if r["kept"] and r["category"] == cat]
-            if kept and method != "trace_no_triage":       # per-category mean 1
-                assert sum(kept) / len(kept) == pytest.approx(1.0)
+        positive = sum(r["score"] for r in rows if r["kept"])
+        for r in rows:          # one pool: each weight is its score's share of all positives
+            assert r["weight"] == pytest.approx(max(r["score"], 0.0) / positive, rel=1e-9)
+        scores = ctx.results["scores"]
+        assert scores["all"]["n"] == len(rows)
+        assert scores["all"]["share_le_0"] == pytest.approx(1 - n_kept / len(rows))
     n_retain = sum(p.category == "RETAIN" for p in pairs)
     expect_anchor = 0 if method in ("trace_no_triage", "trace_no_kl") else n_retain
     assert kinds.get("anchor", 0) == expect_anchor
@@ -187,7 +190,7 @@ def test_trace_variants_build_weighted_examples_and_record_them(tmp_path, method
 def test_trace_variants_are_registered_and_listable():
     names = METHODS.names()
     for m in ("trace", "trace_no_triage", "trace_no_impact", "trace_no_kl",
-              "trace_oracle_punish"):
+              "trace_oracle_punish", "trace_ours"):
         assert m in names
     with pytest.raises(ValueError, match="variant"):
         TraceOptions(variant="nope")

@@ -1,4 +1,7 @@
 """The shared trainer on the tiny preset: objectives, batching, reference, resume."""
+
+import dataclasses
+
 import pytest
 import torch
 
@@ -56,7 +59,7 @@ def test_every_objective_lowers_its_loss_and_changes_parameters(kind, tmp_path):
     assert len(changed) == len(params)
 
 
-def test_start_equals_reference_so_dpo_is_log2_and_npo_is_2_over_beta_log2(tmp_path):
+def test_start_equals_reference_so_dpo_is_log2_and_npo_is_log2_or_2_over_beta_log2(tmp_path):
     cfg = tiny_config("train.nll_weight=0.0", "train.beta=0.2")
     model, tok = _model(cfg)
     perturb_lora(model, std=0.0)     # B = 0: the adapted model is θ_ref
@@ -64,8 +67,10 @@ def test_start_equals_reference_so_dpo_is_log2_and_npo_is_2_over_beta_log2(tmp_p
     dpo = trainer.evaluate(_examples("dpo"))
     assert dpo["loss"] == pytest.approx(0.693147, abs=1e-5)
     assert dpo["preference/margin"] == pytest.approx(0.0, abs=1e-4)
-    npo = trainer.evaluate(_examples("npo"))
-    assert npo["loss"] == pytest.approx(2 / 0.2 * 0.693147, abs=1e-4)
+    npo = trainer.evaluate(_examples("npo"))                     # TRACE's NPO: no 2/β
+    assert npo["loss"] == pytest.approx(0.693147, abs=1e-5)
+    standard = [dataclasses.replace(e, npo_scale="standard") for e in _examples("npo")]
+    assert trainer.evaluate(standard)["loss"] == pytest.approx(2 / 0.2 * 0.693147, abs=1e-4)
     assert trainer.evaluate(_examples("kl"))["loss"] == pytest.approx(0.0, abs=1e-6)
 
 

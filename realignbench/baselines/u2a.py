@@ -5,7 +5,9 @@ preferred response, hence no NLL term). Bi-level weights, reusing TRACE's gold b
 impact-score machinery (``trace.gold``, ``trace.impact``; one JVP along g_J per batch):
 
 1. at θ_ref: g_J = ∇ DPO loss on D_gold; s_i = ⟨g_J, ∇ℓ_i⟩ for the whole forget set; keep
-   the top-k by s_i with uniform weights ω_i = 1/k; train (inner solve, warm start);
+   the top-k by s_i among the positive scores (a sample with s_i <= 0 would raise the gold
+   loss; with fewer than k positive, all positive ones are kept and the shortfall is
+   recorded; with none, the run fails) with uniform weights ω_i = 1/k; train (inner solve);
 2. for each further round: recompute g_J and s_i for the kept samples at the current θ;
    mirror-descent step ω_i ← ω_i·exp(+η s_i/γ) on the simplex (``u2a_weights``: the sign
    that RAISES helpful samples' weights; the public code has it backwards); train again.
@@ -13,8 +15,12 @@ impact-score machinery (``trace.gold``, ``trace.impact``; one JVP along g_J per 
 Training weights are k·ω_i (mean 1 over the kept samples, like TRACE's ``mean1``). The
 optimiser steps of the whole run are those of one ordinary run on the k kept samples
 (``train.epochs`` or ``train.max_steps``), split evenly over the rounds, so U2A gets the
-same training budget as every other method. Deviations from the authors' code:
-docs/methods.md.
+same training budget as every other method. As in the authors' ``u2a.py`` (one AdamW and one
+schedule for all inner solves), the rounds share one optimiser: each round starts from the
+previous round's Adam state, on one warm-up + decay schedule over all rounds' steps
+(``optimizer: kept``; ``restart`` gives each round a cold Adam and a schedule of its own).
+NPO is the standard form with 2/β (``npo_scale``), as in NPO's paper and U2A's code; the
+end-of-turn token stays a target unless ``npo_mask_eot``. Deviations: docs/methods.md.
 """
 from __future__ import annotations
 
@@ -28,8 +34,9 @@ from realignbench.baselines.u2a_weights import top_k, u2a_update
 from realignbench.data.schema import Pair
 from realignbench.runs import atomic_write_jsonl
 from realignbench.train.gold import GOLD_BATCH_SIZE, GOLD_PUNISH, gold_batch
-from realignbench.train.impact import directional_derivatives, loss_gradient
+from realignbench.train.impact import directional_derivatives, loss_gradient, score_statistics
 from realignbench.train.examples import Punitive, reweighted
+from realignbench.train.losses import NPO_SCALES
 from realignbench.train.pairs import category, complies
 from realignbench.train.plugin import Method
 
@@ -48,6 +55,9 @@ class U2aOptions:
     gold_batch_size: int = GOLD_BATCH_SIZE     # the same D_gold as TRACE
     gold_punish: str = GOLD_PUNISH
     score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
+    npo_scale: str = "standard"      # standard (NPO paper, U2A code: 2/β) | paper (TRACE's)
+    npo_mask_eot: bool = False       # True: end-of-turn is not an NPO target
+    optimizer: str = "kept"          # kept (authors' code) | restart (cold Adam per round)
 
     def __post_init__(self):
         bad = {"rounds": self.rounds < 1, "top_k": self.top_k < 0,
@@ -55,7 +65,9 @@ class U2aOptions:
                "gamma": self.gamma <= 0, "gold_batch_size": self.gold_batch_size < 1,
                "forget_set": self.forget_set not in ("violating", "conflict"),
                "gold_punish": self.gold_punish not in ("pool", "correction"),
-               "score_method": self.score_method not in ("jvp", "autograd")}
+               "score_method": self.score_method not in ("jvp", "autograd"),
+               "npo_scale": self.npo_scale not in NPO_SCALES,
+               "optimizer": self.optimizer not in ("kept", "restart")}
         for name, wrong in bad.items():
             if wrong:
                 raise ValueError(f"methods.u2a.{name}: invalid value {getattr(self, name)!r}")
@@ -72,7 +84,8 @@ class ForgetItem:
     example: Punitive
 
 
-def forget_items(pairs: list[Pair], mode: str = "violating") -> list[ForgetItem]:
+def forget_items(pairs: list[Pair], mode: str = "violating", npo_scale: str = "standard",
+                 mask_eot: bool = False) -> list[ForgetItem]:
     """The violating responses, in pair order, each (prompt, response) once."""
     out, seen = [], set()
     for p in pairs:
@@ -84,7 +97,9 @@ def forget_items(pairs: list[Pair], mode: str = "violating") -> list[ForgetItem]
             if complies(p, side) or (p.prompt, text) in seen:
                 continue
             seen.add((p.prompt, text))
-            out.append(ForgetItem(p.id, side, cat, Punitive(p.id, p.prompt, text)))
+            out.append(ForgetItem(p.id, side, cat, Punitive(p.id, p.prompt, text,
+                                                            npo_scale=npo_scale,
+                                                            mask_eot=mask_eot)))
     return out
 
 
@@ -103,13 +118,21 @@ def _score(ctx, gold, examples, opts) -> tuple[torch.Tensor, dict]:
                     "impact_scores_s": round(time.perf_counter() - mid, 3)}
 
 
+def _optimizer_continuity(opts: U2aOptions, r: int, steps: list[int]) -> dict:
+    """``kept``: round r continues round r-1's optimiser on one schedule over all rounds."""
+    if opts.optimizer == "restart":
+        return {}
+    return {"continue_from": f"round{r}" if r else None,
+            "schedule_span": (sum(steps[:r]), sum(steps))}
+
+
 def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
-    items = forget_items(pairs, opts.forget_set)
+    items = forget_items(pairs, opts.forget_set, opts.npo_scale, opts.npo_mask_eot)
     if not items:
         raise ValueError("U2A: no response violates π_new, the forget set is empty")
     gold = gold_batch(pairs, opts.gold_batch_size, ctx.seed, opts.gold_punish)
-    k = opts.k_for(len(items))
-    steps = split_steps(ctx.trainer.steps_for(k, None, None), opts.rounds)
+    k_wanted = opts.k_for(len(items))
+    k, steps, n_positive = k_wanted, None, None
     rows = [{"id": it.pair, "side": it.side, "category": it.category, "selected": False,
              "scores": [], "weights": []} for it in items]
     selected, weights, rounds = None, None, []
@@ -117,9 +140,16 @@ def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
         pool = range(len(items)) if selected is None else selected.tolist()
         scores, timing = _score(ctx, gold, [items[i].example for i in pool], opts)
         if selected is None:                     # round 1: top-k at θ_ref, uniform weights
-            selected = top_k(scores, k)
+            n_positive = int((scores > 0).sum())
+            enc = ctx.trainer.encode([it.example for it in items])
+            lengths = [enc.seqs[row[0]].n_target for row in enc.rows]
+            ctx.results["scores"] = score_statistics(scores, [it.category for it in items],
+                                                     lengths)
+            selected = top_k(scores, k_wanted)
+            k = len(selected)
             scores = scores[selected]
             weights = torch.full((k,), 1.0 / k, dtype=torch.float64)
+            steps = split_steps(ctx.trainer.steps_for(k, None, None), opts.rounds)
         else:                                    # later rounds: mirror descent at θ
             weights = u2a_update(weights, scores, opts.weights_lr, opts.gamma)
         examples = [reweighted(items[i].example, k * float(w))
@@ -129,7 +159,8 @@ def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
             rows[i]["selected"] = True
             rows[i]["scores"].append(s)
             rows[i]["weights"].append(k * w)
-        summary = ctx.fit(examples, phase=f"round{r + 1}", max_steps=steps[r])
+        summary = ctx.fit(examples, phase=f"round{r + 1}", max_steps=steps[r],
+                          **_optimizer_continuity(opts, r, steps))
         rounds.append({"round": r + 1, "steps": steps[r], **timing,
                        "score_min": float(scores.min()), "score_max": float(scores.max()),
                        "weight_min": float(k * weights.min()),
@@ -141,8 +172,11 @@ def u2a_run(ctx, pairs: list[Pair], opts: U2aOptions) -> dict:
     by_cat = {}
     for i in selected.tolist():
         by_cat[items[i].category] = by_cat.get(items[i].category, 0) + 1
-    ctx.results["u2a"] = {"forget_set": len(items), "k": k, "selected_by_category": by_cat,
-                          "gold": len(gold), "rounds": rounds}
+    ctx.results["u2a"] = {"forget_set": len(items), "k": k, "k_wanted": k_wanted,
+                          "positive_scores": n_positive, "selected_by_category": by_cat,
+                          "gold": len(gold), "optimizer": opts.optimizer,
+                          "npo_scale": opts.npo_scale, "npo_mask_eot": opts.npo_mask_eot,
+                          "rounds": rounds}
     return {"examples": {"punitive": k}}
 
 

@@ -20,10 +20,18 @@ PUBLIC_CODE_SIGN = -1.0
 
 
 def top_k(scores: Tensor, k: int) -> Tensor:
-    """Indices of the ``k`` largest scores, best first (ties: lower index first)."""
+    """Indices of the ``k`` largest *positive* scores, best first (ties: lower index first).
+
+    A sample with s_i <= 0 is not helpful (descending its loss does not descend J), so it is
+    never selected: with fewer than k positive scores, fewer than k indices come back (the
+    public code's torch.topk keeps negative ones). Raises if no score is positive."""
     if not 1 <= k <= scores.numel():
         raise ValueError(f"top-k needs 1 <= k <= {scores.numel()} scores, got k={k}")
-    return torch.argsort(scores.double(), descending=True, stable=True)[:k]
+    n_positive = int((scores > 0).sum())
+    if n_positive == 0:
+        raise ValueError(f"U2A: none of the {scores.numel()} impact scores is positive; no "
+                         "forget sample would lower the gold loss, nothing to select")
+    return torch.argsort(scores.double(), descending=True, stable=True)[:min(k, n_positive)]
 
 
 def hypergradient(scores: Tensor, gamma: float) -> Tensor:

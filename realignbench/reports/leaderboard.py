@@ -55,9 +55,10 @@ def _excerpt(cell: Mapping[str, Any]) -> str:
 def leaderboard_spec(cfg: Mapping[str, Any]):
     """Table 7's rows and columns plus the Table 4 ablations (the page's main table)."""
     spec7 = load_spec(7, cfg)
+    in_7 = {r.fields["subject"]["method"] for r in spec7.rows}     # trace, trace_ours
     ablations = [dataclasses.replace(r, label=f"TRACE ablation: {r.label}", note="ablation",
                                      paper=None)
-                 for r in load_spec(4, cfg).rows if r.fields["subject"]["method"] != "trace"]
+                 for r in load_spec(4, cfg).rows if r.fields["subject"]["method"] not in in_7]
     return dataclasses.replace(spec7, rows=spec7.rows + ablations)
 
 

@@ -3,19 +3,20 @@
 Scores are clamped at zero (a sample whose descent step would raise the gold loss is not
 trained on) and normalised over the kept samples:
 
-* ``mean1`` (default): kept weights average 1, so the balance between the preference terms
-  and the KL anchor does not depend on how many samples there are;
-* ``sum1``: weights sum to 1 (the authors' code: ~1/|K| each, which makes the ablation
-  without impact weights ~|K| times stronger against the KL term).
+* ``sum1`` (default; Algorithm 1 line 20 and the authors' code): weights sum to 1, ~1/|K⁺|
+  each beside α_KL = 0.1 per RETAIN example, so the anchor is relatively |K⁺| times stronger
+  than under ``mean1`` (and the ablation without impact weights, w = 1, ~|K| times weaker);
+* ``mean1`` (ours): kept weights average 1, so the balance between the preference terms
+  and the KL anchor does not depend on how many samples there are.
 
 The authors divide by γ before clamping; for any γ > 0 that cancels in the normalisation, so
 there is no γ here.
 
-Normalising ``per_category`` (default) instead of ``joint`` (the authors' single pool): a
-score is ⟨g_J, ∇ℓ_i⟩, so its scale is that of its loss. NPO's gradient at θ_ref is ∇log π(y)
-while DPO's is (β/2)·(∇log π(y⁺) − ∇log π(y⁻)); pooled, PUNISH weights come out ~2/β times
-larger than INVERT weights (on top of NPO's own 2/β) — an artefact of parametrisation, not of
-impact. Within a category the scores share a loss and their ratios mean what Algorithm 1 says.
+Normalising ``joint`` (default: the paper's single INVERT ∪ PUNISH pool) or ``per_category``
+(ours): a score is ⟨g_J, ∇ℓ_i⟩, so its scale is that of its loss. With the paper's NPO (no
+2/β) its gradient at θ_ref is (β/2)·∇log π(y), on the DPO term's scale, and one pool is
+consistent; with standard NPO (2/β) pooled PUNISH weights come out 2/β times larger — an
+artefact of parametrisation, which per-category normalisation removes.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ NORMS = ("mean1", "sum1")
 GROUPINGS = ("per_category", "joint")
 
 
-def normalise(scores: Tensor, mode: str = "mean1") -> Tensor:
+def normalise(scores: Tensor, mode: str = "sum1") -> Tensor:
     if mode not in NORMS:
         raise ValueError(f"weight_norm {mode!r} is not one of {NORMS}")
     clamped = scores.double().clamp(min=0)
@@ -40,7 +41,7 @@ def normalise(scores: Tensor, mode: str = "mean1") -> Tensor:
     return clamped / (total / kept.sum())
 
 
-def normalise_groups(scores: Tensor, groups: list[str], mode: str = "mean1") -> Tensor:
+def normalise_groups(scores: Tensor, groups: list[str], mode: str = "sum1") -> Tensor:
     """``normalise`` within each group; a group whose scores are all <= 0 is dropped whole.
     Raises only if no group keeps anything."""
     out = torch.zeros(scores.numel(), dtype=torch.float64)

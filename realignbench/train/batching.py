@@ -10,13 +10,14 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
-from realignbench.models.chat import Encoded, PadCollator, encode_pair
+from realignbench.models.chat import IGNORE, Encoded, PadCollator, encode_pair
 from realignbench.runs import content_hash
 from realignbench.train.examples import Example
 
@@ -33,15 +34,16 @@ class EncodedExamples:
         self.examples = list(examples)
         self.seqs: list[Encoded] = []
         self.rows: list[tuple[int, ...]] = []
-        index: dict[tuple[str, str], int] = {}
+        index: dict[tuple[str, str, bool], int] = {}
         for ex in self.examples:
             ids = []
+            mask_eot = bool(getattr(ex, "mask_eot", False))
             for prompt, response in ex.sequences():
-                key = (prompt, response)
+                key = (prompt, response, mask_eot)
                 if key not in index:
                     index[key] = len(self.seqs)
-                    self.seqs.append(encode_pair(tokenizer, prompt, response,
-                                                 max_prompt_tokens, max_length))
+                    seq = encode_pair(tokenizer, prompt, response, max_prompt_tokens, max_length)
+                    self.seqs.append(without_eot_target(seq) if mask_eot else seq)
                 ids.append(index[key])
             self.rows.append(tuple(ids))
         self.pad_id = tokenizer.pad_token_id
@@ -56,8 +58,20 @@ class EncodedExamples:
     def data_hash(self) -> str:
         """Identity of the whole training set (examples, weights, tokens): guards resumes."""
         return content_hash([[e.kind, e.source, e.weight, getattr(e, "loss", ""),
-                              getattr(e, "eps", 0.0), r] for e, r in zip(self.examples, self.rows)],
+                              getattr(e, "eps", 0.0), getattr(e, "npo_scale", ""), r]
+                             for e, r in zip(self.examples, self.rows)],
                             self.tokens_hash(range(len(self.seqs))))
+
+
+def without_eot_target(seq: Encoded) -> Encoded:
+    """The same sequence with its end-of-turn target masked: ``encode_pair`` makes it the last
+    target token; the input ids (what the model reads) are unchanged."""
+    targets = [i for i, t in enumerate(seq.labels) if t != IGNORE]
+    if not targets:
+        return seq
+    labels = list(seq.labels)
+    labels[targets[-1]] = IGNORE
+    return dataclasses.replace(seq, labels=labels)
 
 
 def stream_positions(n: int, step: int, global_batch: int, seed: int) -> list[int]:
@@ -87,14 +101,15 @@ class Batch:
     seq_ids: list[int]                 # global sequence index of each row
     kind: Tensor                       # [E] KIND_CODES
     weight: Tensor                     # [E]
+    npo_standard: Tensor               # [E] bool: punitive example uses standard (2/β) NPO
     first: Tensor                      # [E] row of the (preferred / only) sequence
     second: Tensor                     # [E] row of the dispreferred sequence (or -1)
     pref_groups: dict[tuple[str, float], Tensor] = field(default_factory=dict)
     full_rows: Tensor | None = None    # [S] bool: rows that need full log-probs (anchors)
 
     def to(self, device) -> "Batch":
-        for name in ("input_ids", "attention_mask", "labels", "kind", "weight", "first",
-                     "second"):
+        for name in ("input_ids", "attention_mask", "labels", "kind", "weight", "npo_standard",
+                     "first", "second"):
             setattr(self, name, getattr(self, name).to(device))
         self.pref_groups = {k: v.to(device) for k, v in self.pref_groups.items()}
         if self.full_rows is not None:
@@ -128,6 +143,7 @@ def collate(enc: EncodedExamples, example_ids: Sequence[int]) -> Batch:
         labels=padded["labels"], seq_ids=seq_ids,
         kind=torch.tensor([KIND_CODES[e.kind] for e in exs]),
         weight=torch.tensor([float(e.weight) for e in exs]),
+        npo_standard=torch.tensor([getattr(e, "npo_scale", "") == "standard" for e in exs]),
         first=torch.tensor(first), second=torch.tensor(second),
         pref_groups={k: torch.tensor(v) for k, v in groups.items()},
         full_rows=full if bool(full.any()) else None)

@@ -36,6 +36,10 @@ def _cmd_train(args) -> int:
     if "weights" in res["training"]:
         w = res["training"]["weights"]
         print(f"  weights: kept {w['kept']}, dropped {w['dropped']}")
+    for cat, st in res["training"].get("scores", {}).items():
+        rho = "n/a" if st["spearman_length"] is None else f"{st['spearman_length']:+.2f}"
+        print(f"  impact scores {cat}: n {st['n']}, median {st['median']:.3g}, "
+              f"<= 0 {st['share_le_0']:.0%}, Spearman with length {rho}")
     if args.likelihood_tpa:
         from realignbench.bench.commands import print_likelihood_tpa
         print_likelihood_tpa(cfg, run)

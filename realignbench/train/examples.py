@@ -6,7 +6,10 @@ four kinds; the shared objective (``train/objective.py``) knows the loss of each
 * :class:`Preference` — ``preferred ≻ dispreferred`` under a preference loss (``dpo``,
   ``ipo``, ``rdpo`` with flip rate ``eps``), plus ``nll_weight`` × per-token NLL of the
   preferred response (the matched RPO-style term, DESIGN §6a);
-* :class:`Punitive` — NPO on one response (push its likelihood below the reference);
+* :class:`Punitive` — NPO on one response (push its likelihood below the reference), scaled
+  as TRACE's Algorithm 1 (``npo_scale="paper"``, no 2/β) or as Zhang et al. (``"standard"``);
+  ``mask_eot`` drops the end-of-turn token from its targets (kept by default, as the authors'
+  code does: every punished response ends with it, so the push on it adds up);
 * :class:`Anchor` — forward KL(π_ref ‖ π) per response token (teacher-forced on the response);
 * :class:`Sft` — per-token NLL of the response.
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Union
 
-from realignbench.train.losses import PREFERENCE_KINDS
+from realignbench.train.losses import NPO_SCALES, PREFERENCE_KINDS
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,14 @@ class Punitive:
     prompt: str
     response: str
     weight: float = 1.0
+    npo_scale: str = "paper"     # paper (TRACE Algorithm 1: no 2/β) | standard (2/β)
+    mask_eot: bool = False       # True: end-of-turn is not an NPO target
     kind = "punitive"
+
+    def __post_init__(self):
+        if self.npo_scale not in NPO_SCALES:
+            raise ValueError(f"{self.source}: unknown NPO scale {self.npo_scale!r}; "
+                             f"expected one of {NPO_SCALES}")
 
     def sequences(self) -> tuple[tuple[str, str], ...]:
         return ((self.prompt, self.response),)

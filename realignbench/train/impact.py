@@ -10,6 +10,9 @@ compare against. ℓ_i is exactly the training objective's term for the example
 not part of it. Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention
 runs on the math kernel inside the JVP.
 
+``score_statistics`` summarises scores per category for the run's results: a method whose
+scores are mostly <= 0 (TRACE's PUNISH pairs on long gold answers) must show it.
+
 Under several processes each rank scores a strided shard and the results are summed across
 ranks (no redundant scoring; the gradient is taken on the unwrapped model, never through DDP).
 """
@@ -153,3 +156,31 @@ def group_scores(trainer: Trainer, groups: Sequence[Sequence[Example]], directio
     owner = torch.tensor([i for i, g in enumerate(groups) for _ in g])
     per_example = directional_derivatives(trainer, flat, direction, method, batch_size)
     return torch.zeros(len(groups), dtype=torch.float64).index_add(0, owner, per_example)
+
+
+def score_statistics(scores: Tensor, categories: Sequence[str], lengths: Sequence[int]
+                     ) -> dict[str, dict]:
+    """Per category (and ``all``): count, mean, median, min, max, the share of scores <= 0
+    (clamped to weight 0), and the Spearman correlation of score with response length in
+    tokens (summed log-prob scores grow with length; ``None`` when undefined)."""
+    import pandas as pd
+    from scipy import stats
+
+    frame = pd.DataFrame({"category": list(categories), "score": scores.double().tolist(),
+                          "length": list(lengths)})
+    if len(frame) != scores.numel():
+        raise ValueError(f"{scores.numel()} scores but {len(frame)} categories/lengths")
+
+    def summary(part: pd.DataFrame) -> dict:
+        rho = None
+        if len(part) > 2 and part["score"].nunique() > 1 and part["length"].nunique() > 1:
+            rho = float(stats.spearmanr(part["score"], part["length"]).statistic)
+        return {"n": int(len(part)), "mean": float(part["score"].mean()),
+                "median": float(part["score"].median()), "min": float(part["score"].min()),
+                "max": float(part["score"].max()),
+                "share_le_0": float((part["score"] <= 0).mean()),
+                "spearman_length": rho}
+
+    out = {str(cat): summary(part) for cat, part in frame.groupby("category", sort=True)}
+    out["all"] = summary(frame)
+    return out

@@ -40,12 +40,21 @@ def rdpo_loss(delta: Tensor, beta: float, eps: float) -> Tensor:
     return ((1.0 - eps) * F.softplus(-z) - eps * F.softplus(z)) / (1.0 - 2.0 * eps)
 
 
-def npo_loss(log_ratio: Tensor, beta: float) -> Tensor:
-    """NPO (Zhang et al. 2024): (2/β)·softplus(β·r), r = log π(y) − log π_ref(y) summed.
+NPO_SCALES = ("paper", "standard")
 
-    At the reference it equals (2/β)·log 2 and its gradient equals ∇ log π(y); the 2/β
-    factor makes β → 0 recover gradient ascent (the authors' TRACE code omits it)."""
-    return (2.0 / beta) * F.softplus(beta * log_ratio)
+
+def npo_loss(log_ratio: Tensor, beta: float, scale: str = "paper") -> Tensor:
+    """NPO on one response, r = log π(y) − log π_ref(y) summed over its tokens.
+
+    * ``paper`` (TRACE's Algorithm 1 as released): softplus(β·r) = −log σ(−β·r). At the
+      reference its gradient is (β/2)·∇log π(y), on the DPO term's scale.
+    * ``standard`` (Zhang et al. 2024): (2/β)·softplus(β·r). At the reference it equals
+      (2/β)·log 2 with gradient ∇log π(y); β → 0 recovers gradient ascent. 2/β times the
+      ``paper`` form (20× at β 0.1)."""
+    if scale not in NPO_SCALES:
+        raise ValueError(f"NPO scale {scale!r} is not one of {NPO_SCALES}")
+    factor = 2.0 / beta if scale == "standard" else 1.0
+    return factor * F.softplus(beta * log_ratio)
 
 
 def kl_anchor(policy_logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
@@ -76,4 +85,4 @@ def preference_loss(kind: str, delta: Tensor, delta_per_token: Tensor, beta: flo
 PREFERENCE_KINDS = ("dpo", "ipo", "rdpo")
 
 __all__ = ["margin", "dpo_loss", "ipo_loss", "rdpo_loss", "npo_loss", "kl_anchor", "nll_loss",
-           "preference_loss", "PREFERENCE_KINDS"]
+           "preference_loss", "PREFERENCE_KINDS", "NPO_SCALES"]

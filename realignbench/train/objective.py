@@ -4,7 +4,7 @@
 
 with G the number of examples in the optimiser step (so micro-batching, accumulation and the
 number of processes do not change the loss), ℓ_preference ∈ {DPO, IPO, rDPO}, ℓ_punitive =
-NPO, ℓ_anchor = mean forward KL over the response tokens, ℓ_sft = per-token NLL.
+NPO (per example: the paper's unscaled form or the standard 2/β one), ℓ_anchor = mean forward KL over the response tokens, ℓ_sft = per-token NLL.
 ``example_terms`` is also what impact scores differentiate (``trace/impact.py``).
 """
 from __future__ import annotations
@@ -49,8 +49,9 @@ def example_terms(out: dict[str, Tensor], ref_logp: Tensor, batch: Batch, beta: 
         main = _put(main, idx, L.preference_loss(kind, d, d_tok, beta, eps))
         nll = _put(nll, idx, L.nll_loss(logp[pos], n[pos]))
         delta = _put(delta, idx, d.detach())
-    idx = (batch.kind == PUN).nonzero().flatten()
-    main = _put(main, idx, L.npo_loss(ratio[batch.first[idx]], beta))
+    for scale, standard in (("paper", False), ("standard", True)):
+        idx = ((batch.kind == PUN) & (batch.npo_standard == standard)).nonzero().flatten()
+        main = _put(main, idx, L.npo_loss(ratio[batch.first[idx]], beta, scale))
     idx = (batch.kind == SFT).nonzero().flatten()
     main = _put(main, idx, L.nll_loss(logp[batch.first[idx]], n[batch.first[idx]]))
     idx = (batch.kind == ANC).nonzero().flatten()

@@ -128,8 +128,15 @@ class Trainer:
     # -- training -------------------------------------------------------------------------
     def fit(self, examples: Sequence[Example], phase: str = "main", epochs: float | None = None,
             max_steps: int | None = None, lr: float | None = None,
-            on_step: Callable[[int, dict], None] | None = None) -> dict:
-        """Train on ``examples``; return a summary (steps, seconds per step, last losses)."""
+            on_step: Callable[[int, dict], None] | None = None,
+            continue_from: str | None = None,
+            schedule_span: tuple[int, int] | None = None) -> dict:
+        """Train on ``examples``; return a summary (steps, seconds per step, last losses).
+
+        A phase that continues another (U2A's rounds) passes ``continue_from`` (that phase's
+        name: its final optimiser state, Adam moments included, is loaded instead of starting
+        cold) and ``schedule_span`` = (offset, total): its steps are steps offset..offset+n of
+        one warm-up + decay schedule over ``total`` steps, not a schedule of their own."""
         t, acc = self.cfg.train, self.acc
         self.accumulation()                      # validates the batch arithmetic
         enc = self.encode(examples)
@@ -142,13 +149,18 @@ class Trainer:
         if not params:
             raise ValueError("the model has no trainable parameters (prepare_model not called?)")
         optimizer = self.make_optimizer(params, lr or t.lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda(t.lr_schedule, int(t.warmup_ratio * total), total))
+        if continue_from is not None:           # before the scheduler: it sets the lr
+            optimizer.load_state_dict(self._final_optimizer_state(continue_from))
+        offset, span = schedule_span or (0, total)
+        factor = lr_lambda(t.lr_schedule, int(t.warmup_ratio * span), span)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(offset + s))
         scorer = SequenceScorer(self.model)
         scorer, optimizer = acc.prepare(scorer, optimizer)
         ckpt_dir = self.out_dir / "checkpoints" / phase
         meta = {"phase": phase, "data": enc.data_hash(), "total_steps": total, "seed": self.seed,
                 "global_batch": t.global_batch_size, "world": acc.num_processes}
+        if continue_from is not None or schedule_span is not None:
+            meta.update(continue_from=continue_from, schedule_span=list(schedule_span or ()))
         step = 0
         found = checkpoint.latest(ckpt_dir)
         if found is not None:
@@ -189,6 +201,13 @@ class Trainer:
                 "examples": count_by_kind(examples), "ref_and_setup_s": round(ref_seconds, 3),
                 "train_s": round(loop_s, 3),
                 "s_per_step": round(loop_s / done, 3) if done else None, "last": last}
+
+    def _final_optimizer_state(self, phase: str) -> dict:
+        found = checkpoint.latest(self.out_dir / "checkpoints" / phase)
+        if found is None:
+            raise ValueError(f"cannot continue from phase {phase!r}: it has no checkpoint in "
+                             f"{self.out_dir / 'checkpoints'}")
+        return torch.load(found / "optimizer.pt")
 
     def _step(self, enc, step, scorer, frozen, ref_logp, optimizer, params) -> dict:
         t, acc = self.cfg.train, self.acc
