@@ -22,15 +22,18 @@ class Subject:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def load(self, cfg):
-        """``(model, tokenizer)`` in the preset's dtype, in eval mode."""
+        """``(model, tokenizer)`` in the preset's dtype, in eval mode, on this process's
+        accelerator (:func:`realignbench.models.placement.place`)."""
         if self.run_dir is not None:
             from realignbench.train.api import load_trained
             model, tok = load_trained(self.run_dir, dtype=cfg.model.dtype,
-                                      attn_implementation=cfg.model.attn_implementation)
+                                      attn_implementation=cfg.model.attn_implementation,
+                                      purpose="eval")
         else:
             from realignbench.models.loading import load_model
             model, tok = load_model(self.model_spec, dtype=cfg.model.dtype,
-                                    attn_implementation=cfg.model.attn_implementation)
+                                    attn_implementation=cfg.model.attn_implementation,
+                                    purpose="eval")
         from realignbench.threads import apply_threads
         apply_threads(cfg)
         return model.eval(), tok

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
+from realignbench.models.placement import release_memory
 from realignbench.pipeline.graph import Eta, Step, fmt_seconds
 
 _WORKER: dict[str, Any] = {}
@@ -68,6 +69,7 @@ def _run_step(name: str) -> tuple[str, float]:
     print(f"=== step {name}", flush=True)
     t0 = time.perf_counter()
     _resolve(name)
+    release_memory()                           # a worker keeps no model between its steps
     return _WORKER["log"], time.perf_counter() - t0
 
 

@@ -105,11 +105,12 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
     set_seeds(seed)
     start = time.perf_counter()
     pairs = read_pairs(train_path)
-    model, tokenizer = load_model(ref_spec, dtype=cfg.model.dtype,
-                                  attn_implementation=cfg.model.attn_implementation)
-    run.update_env(chat_template_hash=chat_template_hash(tokenizer), seed=seed)
     acc = get_accelerator()
-    model = prepare_model(model.to(acc.device), cfg.train, seed)
+    model, tokenizer = load_model(ref_spec, dtype=cfg.model.dtype,
+                                  attn_implementation=cfg.model.attn_implementation,
+                                  purpose="train", device=acc.device)
+    run.update_env(chat_template_hash=chat_template_hash(tokenizer), seed=seed)
+    model = prepare_model(model, cfg.train, seed)
     ctx = MethodContext(cfg=cfg, model=model, tokenizer=tokenizer, out_dir=run.dir, seed=seed,
                         accelerator=acc)
     details = plugin.train(ctx, pairs, opts)
@@ -137,9 +138,10 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
 
 
 def load_trained(run_dir: str | Path | Run, dtype: str | None = None, merge: bool = False,
-                 attn_implementation: str = "sdpa"):
+                 attn_implementation: str = "sdpa", purpose: str | None = None):
     """``(model, tokenizer)`` of a training run: its merged ``model/`` if present, otherwise
-    the reference from ``base.json`` with ``adapter/`` applied (merged on request)."""
+    the reference from ``base.json`` with ``adapter/`` applied (merged on request); placed for
+    ``purpose`` as :func:`realignbench.models.loading.load_model` does."""
     from realignbench.models.loading import load_model
     run_dir = Path(run_dir.dir if isinstance(run_dir, Run) else run_dir)
     if not (run_dir / "COMPLETED").exists():
@@ -148,11 +150,11 @@ def load_trained(run_dir: str | Path | Run, dtype: str | None = None, merge: boo
         pointer = json.loads((run_dir / "base.json").read_text()) \
             if (run_dir / "base.json").exists() else {}
         return load_model(run_dir / "model", dtype=dtype or pointer.get("dtype", "fp32"),
-                          attn_implementation=attn_implementation)
+                          attn_implementation=attn_implementation, purpose=purpose)
     pointer = json.loads((run_dir / "base.json").read_text())
     return load_model(pointer["spec"], dtype=dtype or pointer["dtype"],
                       adapter=run_dir / "adapter", merge_adapter=merge,
-                      attn_implementation=attn_implementation)
+                      attn_implementation=attn_implementation, purpose=purpose)
 
 
 def reference_run(cfg: Config, train_path: str | Path | None = None,
