@@ -39,6 +39,19 @@ class Subject:
         return model.eval(), tok
 
 
+    def source(self) -> dict | None:
+        """``{"pretrained", "revision", "peft"}`` for loaders that take a path or hub id (a
+        training run's merged ``model/``, or its reference plus ``adapter/`` as LoRA); None
+        for a model that exists only in memory (:func:`realignbench.models.loading.model_source`)."""
+        from realignbench.models.loading import model_source
+        if self.run_dir is None:
+            return model_source(self.model_spec)
+        if (self.run_dir / "model").is_dir():
+            return model_source(self.run_dir / "model")
+        base = model_source(json.loads((self.run_dir / "base.json").read_text())["spec"])
+        return {**base, "peft": str(self.run_dir / "adapter")} if base else None
+
+
 def from_run(run_dir: str | Path, **extra: Any) -> Subject:
     """A completed training run (``realignbench train``); ``extra`` adds e.g. ``noise``."""
     run_dir = Path(getattr(run_dir, "dir", run_dir))

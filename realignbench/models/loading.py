@@ -89,6 +89,29 @@ def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None
     return model, tok
 
 
+def model_source(spec: str | Path) -> dict | None:
+    """Where a loader that takes a path or hub id (lm-eval's ``hf``/``vllm`` model types) finds
+    ``spec``: ``{"pretrained", "revision", "peft"}`` (``peft``: an adapter directory, else None);
+    None for a model built in memory (``tiny``) or a SmolLM2 not yet in the cache."""
+    spec_s, path = str(spec), Path(spec)
+    if spec_s in PRESETS:
+        preset = get_preset(spec_s)
+        if preset.kind == "hub":
+            return {"pretrained": preset.hub_id, "revision": preset.revision, "peft": None}
+        if preset.kind == "smol":
+            from realignbench.models.smol_cache import smol_dir
+            folder = smol_dir()
+            return {"pretrained": str(folder), "revision": None, "peft": None} if folder else None
+        return None
+    if (path / "adapter_config.json").exists() and not (path / "config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        found = model_source(base)
+        return {**found, "peft": str(path)} if found else None
+    if (path / "config.json").exists():
+        return {"pretrained": str(path), "revision": None, "peft": None}
+    return None
+
+
 def _load_preset(name: str, dtype: str, attn: str, seed: int):
     preset = get_preset(name)
     if preset.kind == "tiny":
