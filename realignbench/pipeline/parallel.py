@@ -22,24 +22,23 @@ from typing import Any, Callable
 
 from realignbench.models.placement import release_memory
 from realignbench.pipeline.graph import Eta, Step, fmt_seconds
+from realignbench.pipeline.resources import pin_worker_gpu, visible_gpus
 
 _WORKER: dict[str, Any] = {}
 
 
 def default_jobs() -> int:
     """One job per GPU-less machine core up to 4 (more small processes than that mostly add
-    memory); a single job when CUDA is present (the stages share one device)."""
-    try:
-        import torch
-        if torch.cuda.is_available():
-            return 1
-    except ImportError:
-        pass
+    memory); with GPUs, one job per GPU (each worker gets its own, see ``resources``)."""
+    import torch
+    if torch.cuda.is_available():
+        return max(1, len(visible_gpus()))
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def _init_worker(cfg, threads: int, log_dir: str) -> None:
+def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) -> None:
     counter = multiprocessing.current_process()._identity  # (k,) for pool workers
+    pin_worker_gpu(counter[0] if counter else 1, list(gpus))      # before CUDA is first used
     log = Path(log_dir) / f"worker-{counter[0] if counter else 0}.log"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
@@ -87,7 +86,7 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     # A worker that dies (OOM kill) breaks the pool and fails its step instead of hanging.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker,
-                             initargs=(cfg, threads, str(log_dir))) as pool:
+                             initargs=(cfg, threads, str(log_dir), tuple(visible_gpus()))) as pool:
         while pending or running:
             for step in [s for s in pending if all(d in done for d in s.deps)]:
                 if len(running) >= jobs:
