@@ -99,3 +99,9 @@ def test_lm_eval_hf_runs_on_cuda_with_peft(adapter_dir, tmp_path):
             "dtype": "bfloat16", "device": "cuda:0"}
     res, _ = evaluate_source("hf", args, [SUITE], 8, 8, 0, True, tmp_path)
     assert len(res["samples"][SUITE]) == 8
+
+
+def test_a_failure_in_lm_evals_process_is_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match=r"lm-eval \(hf model, .*nowhere\) failed in its process"):
+        evaluate_source("hf", {"pretrained": str(tmp_path / "nowhere"), "device": "cpu"},
+                        [SUITE], 8, 2, 0, False, tmp_path)

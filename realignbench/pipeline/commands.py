@@ -86,7 +86,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="report directory [out/<preset>]")
     p.add_argument("--jobs", default="auto",
                    help="worker processes, each on cores/jobs threads; 1 = in this process "
-                        "[auto: one per core up to 4 on CPU, 1 with CUDA]")
+                        "[auto: one per core up to 4 on CPU, one per visible GPU with CUDA]")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local worker processes (--jobs), or Ray tasks with each step's "
                         "CPUs/GPUs (pip install -e '.[cluster]') [local]")
