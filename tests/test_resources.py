@@ -25,6 +25,15 @@ def test_workers_get_the_gpus_round_robin():
     assert worker_gpu(1, []) is None
 
 
+def test_with_several_gpus_per_training_step_workers_get_disjoint_blocks():
+    gpus = [str(i) for i in range(8)]
+    assert [worker_gpu(k, gpus, 4) for k in (1, 2, 3)] == ["0,1,2,3", "4,5,6,7", "0,1,2,3"]
+    assert worker_gpu(1, gpus[:3], 4) == "0,1,2"          # fewer GPUs than asked: all of them
+    assert step_resources("train", True, train_gpus=4) == Resources(cpus=4, gpus=4)
+    assert step_resources("eval_tpa", True, train_gpus=4) == Resources(cpus=1, gpus=1)
+    assert step_resources("train", False, train_gpus=4).gpus == 0
+
+
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, GPU-1f2e,5")
     assert visible_gpus() == ["2", "GPU-1f2e", "5"]

@@ -59,7 +59,7 @@ def cmd_reproduce(args) -> int:
     start = time.perf_counter()
     prior = PRIOR.get(cfg.model.preset, PRIOR["smol"])
     echo = lambda line: print(line, flush=True)            # noqa: E731
-    jobs = default_jobs() if args.jobs == "auto" else int(args.jobs)
+    jobs = default_jobs(cfg.train.gpus) if args.jobs == "auto" else int(args.jobs)
     if args.executor == "ray":
         from realignbench.pipeline.ray_executor import execute_ray
         execute_ray(cfg, steps, prior, echo, address=args.ray_address)

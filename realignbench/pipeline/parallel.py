@@ -27,18 +27,18 @@ from realignbench.pipeline.resources import pin_worker_gpu, visible_gpus
 _WORKER: dict[str, Any] = {}
 
 
-def default_jobs() -> int:
+def default_jobs(gpus_per_worker: int = 1) -> int:
     """One job per GPU-less machine core up to 4 (more small processes than that mostly add
-    memory); with GPUs, one job per GPU (each worker gets its own, see ``resources``)."""
+    memory); with GPUs, one job per block of ``gpus_per_worker`` (see ``resources``)."""
     import torch
     if torch.cuda.is_available():
-        return max(1, len(visible_gpus()))
+        return max(1, len(visible_gpus()) // gpus_per_worker)
     return max(1, min(os.cpu_count() or 1, 4))
 
 
 def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) -> None:
     counter = multiprocessing.current_process()._identity  # (k,) for pool workers
-    pin_worker_gpu(counter[0] if counter else 1, list(gpus))      # before CUDA is first used
+    pin_worker_gpu(counter[0] if counter else 1, list(gpus), cfg.train.gpus)  # before CUDA
     log = Path(log_dir) / f"worker-{counter[0] if counter else 0}.log"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)

@@ -72,7 +72,7 @@ def execute_ray(cfg, steps: list[Step], prior: dict[str, float],
     while pending or running:
         for step in [s for s in pending if all(d in done for d in s.deps)]:
             pending.remove(step)
-            need = step_resources(step.kind, with_gpus)
+            need = step_resources(step.kind, with_gpus, cfg.train.gpus)
             ref = task.options(num_cpus=need.cpus, num_gpus=need.gpus,
                                name=step.name).remote(cfg, step.name, need.cpus)
             running[ref] = step

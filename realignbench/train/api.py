@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ def training_config(cfg: Config, method: str, seed: int) -> dict:
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
              if k not in ("threads", "generation_backend")}
     train = dataclasses.asdict(cfg.train)
+    train.pop("gpus")              # DDP trains the same model (tests/test_distributed.py)
     if METHODS.get(method).load().own_epochs:       # e.g. M_ref: the methods' epochs do not
         train.pop("epochs")                         # retrain it
     return {"method": method, "preset": cfg.preset, "seed": seed,
@@ -83,15 +85,21 @@ def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: st
     inputs = {"train": Path(train_path), "ref_model": ref_id}
 
     def work(run: Run) -> None:
-        _train(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed, noise)
+        if cfg.train.gpus > 1 and "WORLD_SIZE" not in os.environ:   # not yet under torchrun
+            from realignbench.train.ddp_launch import launch
+            launch(run, cfg, method, Path(train_path), ref_spec, seed, noise)
+        else:
+            train_in_run(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed, noise)
 
     name = run_name(method, len(read_pairs(train_path)), noise, seed)
     return run_stage("train", name, config, inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, seed=seed)
 
 
-def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, ref_spec: str,
-           seed: int, noise: float) -> None:
+def train_in_run(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path,
+                 ref_spec: str, seed: int, noise: float) -> None:
+    """The work of a training run in ``run``'s directory, in this process (one rank of it
+    under torchrun/accelerate)."""
     from realignbench.models.chat import chat_template_hash
     from realignbench.models.loading import load_model
     from realignbench.threads import apply_threads
