@@ -16,14 +16,14 @@ ifneq ($(filter $(PRESET),$(OFFLINE_PRESETS)),)
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 endif
-test test-fast smoke: export HF_HUB_OFFLINE := 1
-test test-fast smoke: export HF_DATASETS_OFFLINE := 1
+test test-fast smoke gpu-check: export HF_HUB_OFFLINE := 1
+test test-fast smoke gpu-check: export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: install prefetch test test-fast smoke data tune reproduce leaderboard perf docs browser clean-cache help
+.PHONY: install prefetch test test-fast smoke gpu-check data tune reproduce leaderboard perf docs browser clean-cache help
 
 help:
 	@echo "make tune        # equal lr x epochs grid per method on the validation split"
@@ -87,6 +87,18 @@ leaderboard: install prefetch
 smoke: install
 	rm -rf .cache/smoke-runs .cache/smoke-out
 	$(RB) reproduce --preset tiny --runs-dir .cache/smoke-runs --out .cache/smoke-out $(OVERRIDES)
+
+# For a machine with a CUDA GPU, in its GPU environment (GPU_PY, not the CPU venv that `install`
+# builds); offline, on tiny, a few minutes on one GPU. Checks: the gpu-marked tests (a model
+# placed whole on CUDA for training and evaluation; TRACE's JVP impact scores equal autograd's on
+# CUDA; lm-eval's own `hf` model with a LoRA adapter on CUDA; where vllm is installed, greedy vLLM
+# output agrees with HF generation and the engine process gives its memory back), then
+# tests/gpu_check.py: M_ref and one TRACE run trained on CUDA in bf16, the TRACE model placed on
+# CUDA, TPA by HF generation plus likelihood TPA, capability through lm-eval; prints a JSON summary.
+GPU_PY ?= python
+gpu-check:
+	$(GPU_PY) -m pytest -q -m gpu tests
+	$(GPU_PY) tests/gpu_check.py
 
 # Benchmarks of the fast paths vs the straightforward ones (issue 10): perf/results/*.json and
 # docs/performance.md. Takes /tmp/realignbench-cpu.lock itself per benchmark (do not wrap it in

@@ -74,6 +74,8 @@ class TrainConfig:
                                      # backward pass then stops below them: faster on CPU)
     save_every: int = 0              # checkpoint every N steps; 0 = only at the end
     log_every: int = 1
+    gpus: int = 1                    # processes (GPUs) per training step; >1 = DDP under
+                                     # torchrun (pipeline/ddp_launch.py); not in the run hash
 
 
 @dataclass
@@ -333,6 +335,8 @@ def read_tuned(name: str) -> dict[str, dict[str, Any]]:
 def validate(cfg: Config) -> None:
     """Cross-field checks that a dataclass type cannot express."""
     t = cfg.train
+    if t.gpus < 1:
+        raise ConfigError(f"train.gpus: {t.gpus} must be at least 1")
     if t.global_batch_size % t.micro_batch_size:
         raise ConfigError("train.global_batch_size must be a multiple of train.micro_batch_size")
     if cfg.model.dtype not in ("bf16", "fp32", "fp64", "auto"):

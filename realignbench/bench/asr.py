@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def forbidden_dimensions(policy_old, policy_new) -> list[str]:
-    """Dimensions where both policies allow only refusals (and agree on that)."""
+    """Dimensions where both policies allow only refusals (and agree on that); for harm-tier
+    policies (PKU), the categories where both tolerate no harm at all."""
+    if policy_new.kind == "harm_tiers":
+        zero = [{c for t in p.rules["tiers"].values() if t["max_severity"] == 0
+                 for c in t["categories"]} for p in (policy_old, policy_new)]
+        return [c for c in policy_new.dimensions if c in zero[0] & zero[1]]
     out = []
     for dim in policy_new.dimensions:
         rules = [p.rules.get(dim, []) for p in (policy_old, policy_new)]

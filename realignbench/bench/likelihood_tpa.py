@@ -172,9 +172,9 @@ def likelihood_tpa_stage(cfg, model_run, test_path, runs_dir=None):
 
     def work(run):
         if run_dir is not None:
-            model, tok = load_trained(run_dir)
+            model, tok = load_trained(run_dir, purpose="eval")       # on the accelerator
         else:
-            model, tok = load_model(str(model_run), dtype=cfg.model.dtype)
+            model, tok = load_model(str(model_run), dtype=cfg.model.dtype, purpose="eval")
         metrics = likelihood_tpa(model, tok, read_pairs(test_path), cfg.model.max_prompt_tokens,
                                  cfg.model.max_length, batch_size=cfg.eval.batch_size,
                                  n_boot=cfg.eval.n_bootstrap)

@@ -22,18 +22,34 @@ class Subject:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def load(self, cfg):
-        """``(model, tokenizer)`` in the preset's dtype, in eval mode."""
+        """``(model, tokenizer)`` in the preset's dtype, in eval mode, on this process's
+        accelerator (:func:`realignbench.models.placement.place`)."""
         if self.run_dir is not None:
             from realignbench.train.api import load_trained
             model, tok = load_trained(self.run_dir, dtype=cfg.model.dtype,
-                                      attn_implementation=cfg.model.attn_implementation)
+                                      attn_implementation=cfg.model.attn_implementation,
+                                      purpose="eval")
         else:
             from realignbench.models.loading import load_model
             model, tok = load_model(self.model_spec, dtype=cfg.model.dtype,
-                                    attn_implementation=cfg.model.attn_implementation)
+                                    attn_implementation=cfg.model.attn_implementation,
+                                    purpose="eval")
         from realignbench.threads import apply_threads
         apply_threads(cfg)
         return model.eval(), tok
+
+
+    def source(self) -> dict | None:
+        """``{"pretrained", "revision", "peft"}`` for loaders that take a path or hub id (a
+        training run's merged ``model/``, or its reference plus ``adapter/`` as LoRA); None
+        for a model that exists only in memory (:func:`realignbench.models.loading.model_source`)."""
+        from realignbench.models.loading import model_source
+        if self.run_dir is None:
+            return model_source(self.model_spec)
+        if (self.run_dir / "model").is_dir():
+            return model_source(self.run_dir / "model")
+        base = model_source(json.loads((self.run_dir / "base.json").read_text())["spec"])
+        return {**base, "peft": str(self.run_dir / "adapter")} if base else None
 
 
 def from_run(run_dir: str | Path, **extra: Any) -> Subject:

@@ -50,13 +50,16 @@ def torch_dtype(name: str) -> torch.dtype:
 
 def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None = None,
                attn_implementation: str = "sdpa", seed: int = 0, gguf_file: str | None = None,
-               merge_adapter: bool = False):
+               merge_adapter: bool = False, purpose: str | None = None, device=None):
     """Load ``spec`` and return ``(model, tokenizer)``.
 
     spec: a preset name (``tiny``, ``smol``, ``llama-3.1-8b``…), a local HF directory (a full
     model, or a PEFT adapter whose ``base_model_name_or_path`` is a preset or a directory), or a
     ``.gguf`` file (or a directory plus ``gguf_file=``). ``dtype``: fp32 | bf16 | fp64 | auto
     (bf16 where native, else fp32; ``model.dtype`` tells which). ``seed`` only affects ``tiny``.
+    ``purpose`` (``train`` | ``eval``): place the model with
+    :func:`realignbench.models.placement.place` (on ``device``, default this process's
+    accelerator); None leaves it on the CPU where every path loads it.
     """
     dtype = resolve_dtype(dtype)
     spec_s = str(spec)
@@ -71,7 +74,8 @@ def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None
                 raise ModelLoadError(f"{path} is an adapter; do not pass adapter= as well")
             base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
             return load_model(base, dtype, adapter=path, attn_implementation=attn_implementation,
-                              seed=seed, merge_adapter=merge_adapter)
+                              seed=seed, merge_adapter=merge_adapter, purpose=purpose,
+                              device=device)
         model, tok, max_len = load_dir(path, dtype, attn_implementation)
     else:
         raise ModelLoadError(f"model spec {spec_s!r} is neither a preset ({sorted(PRESETS)}), "
@@ -79,7 +83,33 @@ def load_model(spec: str | Path, dtype: str = "fp32", adapter: str | Path | None
     if adapter is not None:
         model = _apply_adapter(model, Path(adapter), merge_adapter)
     _finish(model, tok, max_len)
+    if purpose is not None:
+        from realignbench.models.placement import place
+        model = place(model, purpose, device)
     return model, tok
+
+
+def model_source(spec: str | Path) -> dict | None:
+    """Where a loader that takes a path or hub id (lm-eval's ``hf``/``vllm`` model types) finds
+    ``spec``: ``{"pretrained", "revision", "peft"}`` (``peft``: an adapter directory, else None);
+    None for a model built in memory (``tiny``) or a SmolLM2 not yet in the cache."""
+    spec_s, path = str(spec), Path(spec)
+    if spec_s in PRESETS:
+        preset = get_preset(spec_s)
+        if preset.kind == "hub":
+            return {"pretrained": preset.hub_id, "revision": preset.revision, "peft": None}
+        if preset.kind == "smol":
+            from realignbench.models.smol_cache import smol_dir
+            folder = smol_dir()
+            return {"pretrained": str(folder), "revision": None, "peft": None} if folder else None
+        return None
+    if (path / "adapter_config.json").exists() and not (path / "config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        found = model_source(base)
+        return {**found, "peft": str(path)} if found else None
+    if (path / "config.json").exists():
+        return {"pretrained": str(path), "revision": None, "peft": None}
+    return None
 
 
 def _load_preset(name: str, dtype: str, attn: str, seed: int):
@@ -118,7 +148,7 @@ def _load_hub(preset, dtype: str, attn: str):
         tok = AutoTokenizer.from_pretrained(preset.hub_id, revision=preset.revision)
         model = AutoModelForCausalLM.from_pretrained(
             preset.hub_id, revision=preset.revision, dtype=torch_dtype(dtype),
-            attn_implementation=attn, device_map="auto" if torch.cuda.is_available() else None)
+            attn_implementation=attn)       # on the CPU; placement.place moves it whole
     except OSError as err:
         raise ModelLoadError(
             f"cannot load {preset.hub_id}@{preset.revision[:12]} (preset {preset.name!r}): {err}. "

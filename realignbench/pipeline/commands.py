@@ -79,6 +79,9 @@ def _reproduce(args) -> int:
     from realignbench.pipeline.parallel import default_jobs, execute_parallel
     from realignbench.pipeline.plan import PRIOR, build_plan
     cfg = config_from_args(args)
+    if args.executor == "ray":
+        from realignbench.pipeline.ray_executor import require_ray
+        require_ray()                                   # before any output is created
     tables = _tables(args.tables)
     out = Path(args.out or f"out/{cfg.preset}")
     steps = select(build_plan(cfg), tables)
@@ -88,8 +91,12 @@ def _reproduce(args) -> int:
     start = time.perf_counter()
     prior = PRIOR.get(cfg.model.preset, PRIOR["smol"])
     echo = lambda line: print(line, flush=True)            # noqa: E731
-    jobs = default_jobs() if args.jobs == "auto" else int(args.jobs)
-    if jobs > 1:
+    jobs = default_jobs(cfg.train.gpus) if args.jobs == "auto" else int(args.jobs)
+    if args.executor == "ray":
+        from realignbench.pipeline.ray_executor import execute_ray
+        execute_ray(cfg, steps, prior, echo, address=args.ray_address)
+        echo("collecting the run records (every step is now a completed run)")
+    elif jobs > 1:
         execute_parallel(cfg, steps, jobs, prior, echo)
         echo("collecting the run records (every step is now a completed run)")
     outputs = execute(steps, prior=prior, echo=echo)
@@ -129,6 +136,11 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="report directory [out/<preset>]")
     p.add_argument("--jobs", default="auto",
                    help="worker processes, each on cores/jobs threads; 1 = in this process "
-                        "[auto: one per core up to 4 on CPU, 1 with CUDA]")
+                        "[auto: one per core up to 4 on CPU, one per visible GPU with CUDA]")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local worker processes (--jobs), or Ray tasks with each step's "
+                        "CPUs/GPUs (pip install -e '.[cluster]') [local]")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: a cluster's address, e.g. 'auto' [a local Ray]")
     add_config_args(p)
     p.set_defaults(func=cmd_reproduce)

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from realignbench.models.placement import release_memory
+
 log = logging.getLogger("realignbench.pipeline")
 
 
@@ -76,6 +78,7 @@ def execute(steps: list[Step], prior: dict[str, float] | None = None,
              f"remaining ≲{fmt_seconds(remaining)}, elapsed {fmt_seconds(elapsed)})")
         t0 = time.perf_counter()
         outputs[step.name] = step.work(outputs)
+        release_memory()                       # the step's models are garbage now
         eta.record(step, time.perf_counter() - t0)
     echo(f"pipeline: {len(steps)} steps in {fmt_seconds(time.perf_counter() - started)}")
     return outputs

@@ -26,20 +26,19 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
+from realignbench.models.placement import release_memory
 from realignbench.pipeline.graph import Eta, Step, fmt_seconds
+from realignbench.pipeline.resources import pin_worker_gpu, visible_gpus
 
 _WORKER: dict[str, Any] = {}
 
 
-def default_jobs() -> int:
+def default_jobs(gpus_per_worker: int = 1) -> int:
     """One job per GPU-less machine core up to 4 (more small processes than that mostly add
-    memory); a single job when CUDA is present (the stages share one device)."""
-    try:
-        import torch
-        if torch.cuda.is_available():
-            return 1
-    except ImportError:
-        pass
+    memory); with GPUs, one job per block of ``gpus_per_worker`` (see ``resources``)."""
+    import torch
+    if torch.cuda.is_available():
+        return max(1, len(visible_gpus()) // gpus_per_worker)
     return max(1, min(os.cpu_count() or 1, 4))
 
 
@@ -50,9 +49,10 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _init_worker(cfg, threads: int, log_dir: str) -> None:
+def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     counter = multiprocessing.current_process()._identity  # (k,) for pool workers
+    pin_worker_gpu(counter[0] if counter else 1, list(gpus), cfg.train.gpus)  # before CUDA
     log = Path(log_dir) / f"worker-{counter[0] if counter else 0}.log"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
@@ -82,6 +82,7 @@ def _run_step(name: str) -> tuple[str, float]:
     print(f"=== step {name}", flush=True)
     t0 = time.perf_counter()
     _resolve(name)
+    release_memory()                           # a worker keeps no model between its steps
     return _WORKER["log"], time.perf_counter() - t0
 
 
@@ -98,7 +99,8 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     started = time.perf_counter()
     # A worker that dies (OOM kill) breaks the pool and fails its step instead of hanging.
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(cfg, threads, str(log_dir)))
+                               initializer=_init_worker,
+                               initargs=(cfg, threads, str(log_dir), tuple(visible_gpus())))
     try:
         while pending or running:
             for step in [s for s in pending if all(d in done for d in s.deps)]:

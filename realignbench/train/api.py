@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ def training_config(cfg: Config, method: str, seed: int) -> dict:
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items()
              if k not in ("threads", "generation_backend")}
     train = dataclasses.asdict(cfg.train)
+    train.pop("gpus")              # DDP trains the same model (tests/test_distributed.py)
     if METHODS.get(method).load().own_epochs:       # e.g. M_ref: the methods' epochs do not
         train.pop("epochs")                         # retrain it
     return {"method": method, "preset": cfg.preset, "seed": seed,
@@ -86,15 +88,21 @@ def train_method(cfg: Config, method: str, train_path: str | Path, ref_model: st
     inputs = {"train": Path(train_path), "ref_model": ref_id}
 
     def work(run: Run) -> None:
-        _train(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed, noise)
+        if cfg.train.gpus > 1 and "WORLD_SIZE" not in os.environ:   # not yet under torchrun
+            from realignbench.train.ddp_launch import launch
+            launch(run, cfg, method, Path(train_path), ref_spec, seed, noise)
+        else:
+            train_in_run(run, cfg, method, plugin, opts, Path(train_path), ref_spec, seed, noise)
 
     name = run_name(method, len(read_pairs(train_path)), noise, seed)
     return run_stage("train", name, config, inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, seed=seed)
 
 
-def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, ref_spec: str,
-           seed: int, noise: float) -> None:
+def train_in_run(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path,
+                 ref_spec: str, seed: int, noise: float) -> None:
+    """The work of a training run in ``run``'s directory, in this process (one rank of it
+    under torchrun/accelerate)."""
     from realignbench.models.chat import chat_template_hash
     from realignbench.models.loading import load_model
     from realignbench.threads import apply_threads
@@ -108,11 +116,12 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
     set_seeds(seed)
     start = time.perf_counter()
     pairs = read_pairs(train_path)
-    model, tokenizer = load_model(ref_spec, dtype=cfg.model.dtype,
-                                  attn_implementation=cfg.model.attn_implementation)
-    run.update_env(chat_template_hash=chat_template_hash(tokenizer), seed=seed)
     acc = get_accelerator()
-    model = prepare_model(model.to(acc.device), cfg.train, seed)
+    model, tokenizer = load_model(ref_spec, dtype=cfg.model.dtype,
+                                  attn_implementation=cfg.model.attn_implementation,
+                                  purpose="train", device=acc.device)
+    run.update_env(chat_template_hash=chat_template_hash(tokenizer), seed=seed)
+    model = prepare_model(model, cfg.train, seed)
     ctx = MethodContext(cfg=cfg, model=model, tokenizer=tokenizer, out_dir=run.dir, seed=seed,
                         accelerator=acc)
     details = plugin.train(ctx, pairs, opts)
@@ -143,9 +152,10 @@ def _train(run: Run, cfg: Config, method: str, plugin, opts, train_path: Path, r
 
 
 def load_trained(run_dir: str | Path | Run, dtype: str | None = None, merge: bool = False,
-                 attn_implementation: str = "sdpa"):
+                 attn_implementation: str = "sdpa", purpose: str | None = None):
     """``(model, tokenizer)`` of a training run: its merged ``model/`` if present, otherwise
-    the reference from ``base.json`` with ``adapter/`` applied (merged on request)."""
+    the reference from ``base.json`` with ``adapter/`` applied (merged on request); placed for
+    ``purpose`` as :func:`realignbench.models.loading.load_model` does."""
     from realignbench.models.loading import load_model
     run_dir = Path(run_dir.dir if isinstance(run_dir, Run) else run_dir)
     if not (run_dir / "COMPLETED").exists():
@@ -154,11 +164,11 @@ def load_trained(run_dir: str | Path | Run, dtype: str | None = None, merge: boo
         pointer = json.loads((run_dir / "base.json").read_text()) \
             if (run_dir / "base.json").exists() else {}
         return load_model(run_dir / "model", dtype=dtype or pointer.get("dtype", "fp32"),
-                          attn_implementation=attn_implementation)
+                          attn_implementation=attn_implementation, purpose=purpose)
     pointer = json.loads((run_dir / "base.json").read_text())
     return load_model(pointer["spec"], dtype=dtype or pointer["dtype"],
                       adapter=run_dir / "adapter", merge_adapter=merge,
-                      attn_implementation=attn_implementation)
+                      attn_implementation=attn_implementation, purpose=purpose)
 
 
 def reference_run(cfg: Config, train_path: str | Path | None = None,
