@@ -27,9 +27,11 @@ def _run(n_proc, method, pairs, tmp_path):
 def test_two_processes_train_the_same_adapter_as_one(tmp_path):
     """Same global batch and seed: DDP (each rank half of every step, impact scores sharded,
     gradients all-reduced) ends at the single-process adapter: fp32, relative norm of the
-    difference < 1e-5 and every entry within 1e-5 (measured: 4e-7 and 1.4e-6; the
-    all-reduce sums in another order and Adam's first steps amplify that in near-zero
-    entries)."""
+    difference < 1e-5 and every entry within 5e-5. Measured with TRACE's defaults (weights
+    summing to 1, issue 16): 3.7e-6 and 1.8e-5 — the all-reduce sums in another order, and
+    Adam's first steps amplify that in near-zero entries, more so now that the weighted
+    losses (and gradients) are |pool| times smaller than with the former mean-1 weights
+    (then 4e-7 and 1.4e-6)."""
     pairs = write_fixture(tmp_path / "pairs.jsonl", 18)
     one = _run(1, "trace", pairs, tmp_path)
     two = _run(2, "trace", pairs, tmp_path)
@@ -41,7 +43,7 @@ def test_two_processes_train_the_same_adapter_as_one(tmp_path):
     norm = sum(float(v.double().norm()) ** 2 for v in one["weights"].values()) ** 0.5
     assert diff / norm < 1e-5
     for name, value in one["weights"].items():
-        assert torch.allclose(value, two["weights"][name], atol=1e-5, rtol=0), name
+        assert torch.allclose(value, two["weights"][name], atol=5e-5, rtol=0), name
     assert two["results"]["phases"][0]["last"]["loss"] == pytest.approx(
         one["results"]["phases"][0]["last"]["loss"], rel=1e-5)
     runs = list((tmp_path / "runs2" / "train").glob("trace-*/checkpoints/main/step-*"))

@@ -23,7 +23,8 @@ def test_table_selection_takes_only_what_the_table_needs():
     t8 = _names(select(plan, [8]))
     assert "train/rdpo/n48/p0.2/s0" in t8 and "train/naive_dpo/n24/p0/s0" not in t8
     t1 = _names(select(plan, [1]))
-    assert t1 == ["data", "judge_validation"]
+    assert t1 == ["data", "judge_validation", "base", "train/old_alignment/s0",
+                  "eval_tpa/old_alignment/s0"]          # Table 1 shows M_ref's degeneration
 
 
 def test_plan_order_trains_trace_first_and_defers_capability_and_asr():
