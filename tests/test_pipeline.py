@@ -82,9 +82,9 @@ def test_a_step_failing_in_a_worker_stops_the_pass_with_its_error(tmp_path, caps
 
 
 def test_critical_first_puts_the_most_waited_on_steps_first():
-    from realignbench.pipeline.parallel import _critical_first
+    from realignbench.pipeline.graph import critical_first
     steps = build_plan(load_config("tiny"))
-    ordered = [s.name for s in sorted(steps, key=_critical_first(steps))]
+    ordered = [s.name for s in sorted(steps, key=critical_first(steps))]
     assert ordered[:2] == ["data", "base"]
     assert ordered.index("train/old_alignment/s0") < ordered.index("eval_tpa/base")
     assert ordered.index("train/old_alignment/s0") < min(

@@ -62,6 +62,29 @@ class Eta:
             self.seen.setdefault(step.kind, []).append(seconds / max(step.cost, 1e-9))
 
 
+def resolve(name: str, steps: dict[str, Step], outputs: dict[str, Any]) -> Any:
+    """The output of step ``name``, running it (and, first, its dependencies) unless already
+    in ``outputs``; a completed run is skipped inside ``step.work``, so this is cheap after the
+    first time. How a worker process or a Ray task reaches the inputs of its one step."""
+    if name not in outputs:
+        step = steps[name]
+        for dep in step.deps:
+            resolve(dep, steps, outputs)
+        outputs[name] = step.work(outputs)
+    return outputs[name]
+
+
+def critical_first(steps: list[Step]) -> Callable[[Step], tuple[int, int]]:
+    """Sort key: steps that more later steps wait on first (M_ref before any evaluation of the
+    base model), then plan order."""
+    dependents: dict[str, set[str]] = {s.name: set() for s in steps}
+    for step in reversed(steps):                      # plan order: dependents come later
+        for dep in step.deps:
+            dependents[dep] |= {step.name} | dependents[step.name]
+    order = {s.name: i for i, s in enumerate(steps)}
+    return lambda s: (-len(dependents[s.name]), order[s.name])
+
+
 def execute(steps: list[Step], prior: dict[str, float] | None = None,
             echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``steps`` in order, printing progress with per-step and remaining-time ETAs."""

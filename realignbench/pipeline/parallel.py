@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from realignbench.models.placement import release_memory
-from realignbench.pipeline.graph import Eta, Step, fmt_seconds
+from realignbench.pipeline.graph import Eta, Step, critical_first, fmt_seconds, resolve
 from realignbench.pipeline.resources import pin_worker_gpu, visible_gpus
 
 _WORKER: dict[str, Any] = {}
@@ -68,20 +68,10 @@ def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) ->
     _WORKER.update(steps={s.name: s for s in build_plan(cfg)}, outputs={}, log=str(log))
 
 
-def _resolve(name: str) -> Any:
-    outputs, steps = _WORKER["outputs"], _WORKER["steps"]
-    if name not in outputs:
-        step = steps[name]
-        for dep in step.deps:
-            _resolve(dep)
-        outputs[name] = step.work(outputs)
-    return outputs[name]
-
-
 def _run_step(name: str) -> tuple[str, float]:
     print(f"=== step {name}", flush=True)
     t0 = time.perf_counter()
-    _resolve(name)
+    resolve(name, _WORKER["steps"], _WORKER["outputs"])
     release_memory()                           # a worker keeps no model between its steps
     return _WORKER["log"], time.perf_counter() - t0
 
@@ -95,7 +85,7 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     log_dir.mkdir(parents=True, exist_ok=True)
     echo(f"parallel: {jobs} workers x {threads} thread(s); worker logs in {log_dir}/")
     eta, done, running = Eta(prior), set(), {}
-    pending = sorted(steps, key=_critical_first(steps))
+    pending = sorted(steps, key=critical_first(steps))
     started = time.perf_counter()
     # A worker that dies (OOM kill) breaks the pool and fails its step instead of hanging.
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -135,17 +125,6 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     finally:
         pool.shutdown(wait=True)     # after _stop_workers, a no-op
     echo(f"parallel: {len(steps)} steps in {fmt_seconds(time.perf_counter() - started)}")
-
-
-def _critical_first(steps: list[Step]) -> Callable[[Step], tuple[int, int]]:
-    """Sort key: steps that more later steps wait on first (M_ref before any evaluation of the
-    base model), then plan order."""
-    dependents: dict[str, set[str]] = {s.name: set() for s in steps}
-    for step in reversed(steps):                      # plan order: dependents come later
-        for dep in step.deps:
-            dependents[dep] |= {step.name} | dependents[step.name]
-    order = {s.name: i for i, s in enumerate(steps)}
-    return lambda s: (-len(dependents[s.name]), order[s.name])
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

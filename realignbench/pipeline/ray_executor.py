@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Callable
 
-from realignbench.pipeline.graph import Eta, Step, fmt_seconds
-from realignbench.pipeline.parallel import _critical_first
+from realignbench.pipeline.graph import Eta, Step, critical_first, fmt_seconds, resolve
 from realignbench.pipeline.resources import step_resources
 
 
@@ -37,19 +36,8 @@ def run_step_task(cfg, name: str, cpus: int) -> tuple[str, float]:
     from realignbench.threads import apply_threads
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, threads=cpus))
     apply_threads(cfg)
-    steps = {s.name: s for s in build_plan(cfg)}
-    outputs: dict[str, Any] = {}
-
-    def resolve(step_name: str) -> Any:
-        if step_name not in outputs:
-            step = steps[step_name]
-            for dep in step.deps:
-                resolve(dep)
-            outputs[step_name] = step.work(outputs)
-        return outputs[step_name]
-
     start = time.perf_counter()
-    resolve(name)
+    resolve(name, {s.name: s for s in build_plan(cfg)}, {})
     release_memory()
     return name, time.perf_counter() - start
 
@@ -67,7 +55,7 @@ def execute_ray(cfg, steps: list[Step], prior: dict[str, float],
     echo(f"ray: {ray.cluster_resources().get('CPU', 0):g} CPU(s), "
          f"{ray.cluster_resources().get('GPU', 0):g} GPU(s)")
     eta, done, running = Eta(prior), set(), {}
-    pending = sorted(steps, key=_critical_first(steps))
+    pending = sorted(steps, key=critical_first(steps))
     started = time.perf_counter()
     while pending or running:
         for step in [s for s in pending if all(d in done for d in s.deps)]:
