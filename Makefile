@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch==2.13.0 is pinned first so that nothing can pull a multi-GB CUDA build.
 	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[eval,convert,dev]'
+	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[eval,convert,dev,cluster]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
