@@ -7,9 +7,9 @@ losses per micro-batch (about 2.5-3x a plain forward) — instead of one backwar
 ``method="autograd"`` keeps the per-example backward loop as the reference path the tests
 compare against. ``method="auto"`` (TRACE's and U2A's default) picks the faster of the two
 for the device by a fixed rule (:func:`resolve_score_method`); both give the same scores
-within fp tolerance, so run keys name ``auto``, never what it picked. ℓ_i is exactly the training objective's term for the example
-(``train.objective.example_terms``), on the same tokenisation as training; the NLL term is
-not part of it. Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention
+within fp tolerance, so run keys name ``auto``, never what it picked. ℓ_i is exactly the
+training objective's term for the example (``train.objective.example_terms``), on the same
+tokenisation as training; the NLL term is not part of it. Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention
 runs on the math kernel inside the JVP.
 
 ``score_statistics`` summarises scores per category for the run's results: a method whose
