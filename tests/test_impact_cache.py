@@ -189,3 +189,21 @@ def test_variants_share_scores_and_train_the_same_adapter_as_without_the_cache(t
 
     u2a, _ = _train(tmp_path, "u2a", "u2a", cfg, pairs)     # U2A round 1 reuses TRACE's g_J
     assert u2a["u2a"]["rounds"][0]["impact_cache"]["gold_gradient"] == "hit"
+
+
+@pytest.mark.gpu
+def test_auto_runs_jvp_on_cuda_and_the_cache_round_trips_there(tmp_path):
+    trainer = _trainer(tmp_path)
+    assert next(trainer.model.parameters()).is_cuda
+    pairs = make_pairs(9)
+    gold, examples = gold_batch(pairs, 6, seed=0), _examples(pairs)
+    first = ImpactCache(trainer)
+    assert (first.method, first.batch_size) == ("jvp", trainer.cfg.train.micro_batch_size)
+    s1 = first.scores(examples, first.gold_gradient(gold))
+    second = ImpactCache(trainer)
+    g2 = second.gold_gradient(gold)
+    assert second.report["gold_gradient"] == "hit"
+    assert all(t.is_cuda for t in g2.values.values())
+    assert torch.equal(second.scores(examples, g2), s1)
+    ref = directional_derivatives(trainer, examples, g2.values, "autograd", batch_size=1)
+    assert float((s1 - ref).abs().max() / ref.abs().max()) < 1e-4
