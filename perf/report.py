@@ -25,7 +25,12 @@ EXPLAIN = {
         "on a CPU: both are compute-bound in the same matmuls. The JVP carries a tangent "
         "through the adapted layers and the LM head, which costs about what the reverse pass "
         "spends on its backward through them, and a CPU core gains little from batching; the "
-        "batched JVP also computes on padding (micro-batches are length-sorted to limit it)."),
+        "batched JVP also computes on padding (micro-batches are length-sorted to limit it)."
+        " What TRACE and U2A run: `score_method: auto` (their default, "
+        "`train.impact.resolve_score_method`) takes `autograd_batch1`'s path on a CPU and "
+        "`jvp_batched`'s on CUDA. The benchmark calls `directional_derivatives` directly, so "
+        "it times cold computation: the impact cache (`train/impact_cache.py`) that lets "
+        "TRACE's variants and U2A reuse g_J and the scores is not involved."),
     "train": (
         "`ours` is `realignbench.train.trainer.Trainer.fit` (reference log-probs computed once "
         "into an empty cache — included in the time —, dynamic padding, chosen and rejected "

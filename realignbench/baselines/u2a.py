@@ -34,7 +34,8 @@ from realignbench.baselines.u2a_weights import top_k, u2a_update
 from realignbench.data.schema import Pair
 from realignbench.runs import atomic_write_jsonl
 from realignbench.train.gold import GOLD_BATCH_SIZE, GOLD_PUNISH, gold_batch
-from realignbench.train.impact import directional_derivatives, loss_gradient, score_statistics
+from realignbench.train.impact import SCORE_METHODS, score_statistics
+from realignbench.train.impact_cache import ImpactCache
 from realignbench.train.examples import Punitive, reweighted
 from realignbench.train.losses import NPO_SCALES
 from realignbench.train.pairs import category, complies
@@ -54,7 +55,7 @@ class U2aOptions:
                                      # those of INVERT/PUNISH pairs
     gold_batch_size: int = GOLD_BATCH_SIZE     # the same D_gold as TRACE
     gold_punish: str = GOLD_PUNISH
-    score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
+    score_method: str = "auto"       # auto (per device) | jvp (forward-mode AD) | autograd
     npo_scale: str = "standard"      # standard (NPO paper, U2A code: 2/β) | paper (TRACE's)
     npo_mask_eot: bool = False       # True: end-of-turn is not an NPO target
     optimizer: str = "kept"          # kept (authors' code) | restart (cold Adam per round)
@@ -65,7 +66,7 @@ class U2aOptions:
                "gamma": self.gamma <= 0, "gold_batch_size": self.gold_batch_size < 1,
                "forget_set": self.forget_set not in ("violating", "conflict"),
                "gold_punish": self.gold_punish not in ("pool", "correction"),
-               "score_method": self.score_method not in ("jvp", "autograd"),
+               "score_method": self.score_method not in SCORE_METHODS,
                "npo_scale": self.npo_scale not in NPO_SCALES,
                "optimizer": self.optimizer not in ("kept", "restart")}
         for name, wrong in bad.items():
@@ -110,12 +111,16 @@ def split_steps(total: int, rounds: int) -> list[int]:
 
 
 def _score(ctx, gold, examples, opts) -> tuple[torch.Tensor, dict]:
+    """g_J and scores at the current θ: from the impact cache when TRACE (or an identical run)
+    already computed them at the same θ_ref — in practice round 1 only."""
     start = time.perf_counter()
-    g_j = loss_gradient(ctx.trainer, gold)
+    cache = ImpactCache(ctx.trainer, opts.score_method)
+    g_j = cache.gold_gradient(gold)
     mid = time.perf_counter()
-    scores = directional_derivatives(ctx.trainer, examples, g_j, opts.score_method)
+    scores = cache.scores(examples, g_j)
     return scores, {"gold_gradient_s": round(mid - start, 3),
-                    "impact_scores_s": round(time.perf_counter() - mid, 3)}
+                    "impact_scores_s": round(time.perf_counter() - mid, 3),
+                    "impact_cache": cache.report}
 
 
 def _optimizer_continuity(opts: U2aOptions, r: int, steps: list[int]) -> dict:

@@ -27,7 +27,8 @@ import torch
 from realignbench.data.schema import CATEGORIES, Pair
 from realignbench.runs import atomic_write_jsonl
 from realignbench.train.gold import GOLD_BATCH_SIZE, GOLD_PUNISH, gold_batch
-from realignbench.train.impact import group_scores, loss_gradient, score_statistics
+from realignbench.train.impact import SCORE_METHODS, score_statistics
+from realignbench.train.impact_cache import ImpactCache
 from realignbench.trace.weights import GROUPINGS, NORMS, normalise_groups
 from realignbench.train.examples import Anchor, Example, Preference, Punitive, reweighted
 from realignbench.train.losses import NPO_SCALES
@@ -51,7 +52,7 @@ class TraceOptions:
     score_norm: str = "none"         # none (summed log-probs) | length (ours: score / tokens)
     gold_batch_size: int = GOLD_BATCH_SIZE
     gold_punish: str = GOLD_PUNISH   # pool (Algorithm 2) | correction
-    score_method: str = "jvp"        # jvp (forward-mode AD) | autograd (reference path)
+    score_method: str = "auto"       # auto (per device) | jvp (forward-mode AD) | autograd
 
     def __post_init__(self):
         checks = {"variant": (self.variant, VARIANTS), "invert_loss": (self.invert_loss,
@@ -59,7 +60,7 @@ class TraceOptions:
                   "weight_groups": (self.weight_groups, GROUPINGS),
                   "npo_scale": (self.npo_scale, NPO_SCALES),
                   "score_norm": (self.score_norm, SCORE_NORMS),
-                  "score_method": (self.score_method, ("jvp", "autograd"))}
+                  "score_method": (self.score_method, SCORE_METHODS)}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"methods.trace.{name}: {value!r} is not one of {allowed}")
@@ -138,11 +139,13 @@ def trace_examples(ctx, pairs: list[Pair], opts: TraceOptions) -> list[Example]:
     else:
         start = time.perf_counter()
         gold = gold_batch(pairs, opts.gold_batch_size, ctx.seed, opts.gold_punish)
-        g_j = loss_gradient(ctx.trainer, gold)
+        cache = ImpactCache(ctx.trainer, opts.score_method)      # shared with variants, U2A
+        g_j = cache.gold_gradient(gold)
         timing["gold_gradient_s"] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
-        scores = group_scores(ctx.trainer, [g for _, g in groups], g_j, opts.score_method)
+        scores = cache.group_scores([g for _, g in groups], g_j)
         timing["impact_scores_s"] = round(time.perf_counter() - start, 3)
+        ctx.results["impact_cache"] = cache.report
         lengths = response_tokens(ctx.trainer, groups)
         ctx.results["scores"] = score_statistics(scores, [p.category for p, _ in groups], lengths)
         if opts.score_norm == "length":

@@ -5,9 +5,11 @@ score of example i is the directional derivative ⟨v, ∇ℓ_i(θ)⟩. ``direct
 gets all of them from batched forward-mode AD — one ``torch.func.jvp`` of the per-example
 losses per micro-batch (about 2.5-3x a plain forward) — instead of one backward per example.
 ``method="autograd"`` keeps the per-example backward loop as the reference path the tests
-compare against. ℓ_i is exactly the training objective's term for the example
-(``train.objective.example_terms``), on the same tokenisation as training; the NLL term is
-not part of it. Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention
+compare against. ``method="auto"`` (TRACE's and U2A's default) picks the faster of the two
+for the device by a fixed rule (:func:`resolve_score_method`); both give the same scores
+within fp tolerance, so run keys name ``auto``, never what it picked. ℓ_i is exactly the
+training objective's term for the example (``train.objective.example_terms``), on the same
+tokenisation as training; the NLL term is not part of it. Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention
 runs on the math kernel inside the JVP.
 
 ``score_statistics`` summarises scores per category for the run's results: a method whose
@@ -33,6 +35,24 @@ from realignbench.train.scorer import SequenceScorer
 from realignbench.train.trainer import Trainer
 
 Direction = dict[str, Tensor]
+SCORE_METHODS = ("auto", "jvp", "autograd")
+
+
+def resolve_score_method(method: str, device, batch_size: int) -> tuple[str, int]:
+    """(path, micro-batch) that ``method`` runs as on ``device``.
+
+    ``auto``: batched JVP on CUDA, where a batch of forwards with a tangent fills the device;
+    per-example autograd at batch 1 elsewhere: a CPU core gains nothing from batching, and the
+    JVP's tangent through the adapted layers costs about what a backward does (measured on
+    smol: JVP at 0.77x the speed of batch-1 autograd, docs/performance.md). An explicit
+    ``jvp``/``autograd`` keeps ``batch_size`` (0: the training micro-batch)."""
+    if method not in SCORE_METHODS:
+        raise ValueError(f"score method {method!r} is not one of {SCORE_METHODS}")
+    if method != "auto":
+        return method, batch_size
+    if torch.device(device).type == "cuda":
+        return "jvp", batch_size
+    return "autograd", 1
 
 
 def trainable(model) -> dict[str, Tensor]:
@@ -104,8 +124,7 @@ def loss_gradient(trainer: Trainer, examples: Sequence[Example]) -> Direction:
 def directional_derivatives(trainer: Trainer, examples: Sequence[Example], direction: Direction,
                             method: str = "jvp", batch_size: int = 0) -> Tensor:
     """⟨direction, ∇ℓ_i⟩ for every example (fp64 tensor of shape [len(examples)])."""
-    if method not in ("jvp", "autograd"):
-        raise ValueError(f"score method {method!r} is not jvp|autograd")
+    method, batch_size = resolve_score_method(method, trainer.acc.device, batch_size)
     setup = _Setup(trainer, examples, batch_size)
     params = trainable(trainer.model)
     missing = set(params) - set(direction)
