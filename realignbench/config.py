@@ -150,6 +150,10 @@ class JudgeConfig:
     max_tokens: int = 300            # llm: budget of one verdict (JSON with a short rationale)
     correction_max_tokens: int = 512  # llm: budget of one π_new-compliant correction
     response_format: str = "json_schema"  # llm: json_schema | json_object | none
+    # llm: an answer still unusable (not parseable, cut at max_tokens) when the retries run out:
+    # fail (the item fails, is not cached, the stage exits non-zero, a rerun asks again) |
+    # record (kept as an `unparseable` verdict, never compliant, cached: a judge that repeats it)
+    on_unusable: str = "fail"
     backoff_base_s: float = 1.0      # llm retry delay: base * 2^attempt, jittered, capped
     backoff_max_s: float = 60.0
 
@@ -334,6 +338,8 @@ def read_tuned(name: str) -> dict[str, dict[str, Any]]:
 
 def validate(cfg: Config) -> None:
     """Cross-field checks that a dataclass type cannot express."""
+    if cfg.judge.on_unusable not in ("fail", "record"):
+        raise ConfigError(f"judge.on_unusable: {cfg.judge.on_unusable!r} is not fail|record")
     t = cfg.train
     if t.gpus < 1:
         raise ConfigError(f"train.gpus: {t.gpus} must be at least 1")

@@ -150,9 +150,24 @@ def test_timeout_is_retried(fake_openai, tmp_path):
     assert v.status == "ok" and judge.usage.retry_reasons == {"timeout": 1}
 
 
-def test_unparseable_answers_are_recorded_never_compliant(fake_openai, tmp_path):
+def test_unusable_answers_fail_their_items_and_are_not_cached(fake_openai, tmp_path):
+    """Issue 19: an answer still unusable when the budget runs out is a failed item, not a
+    verdict: the batch finishes, raises with the count, and a rerun asks for exactly those."""
     fake_openai.queue_faults("bad_json", "missing_field")
-    judge = LLMJudge(fast_cfg(fake_openai, concurrency=1, max_retries=0),
+    cache = JudgeCache(tmp_path / "c")
+    judge = LLMJudge(fast_cfg(fake_openai, concurrency=1, max_retries=0), cache=cache)
+    items = [JudgeItem("p", "ok 1"), JudgeItem("p", "ok 2"), JudgeItem("p", "ok 3")]
+    with pytest.raises(JudgeError, match="2 of 3 judge item"):
+        judge.judge(items, POLICY)
+    assert [e["verdict"]["status"] for e in cache._load().values()] == ["ok"]
+    again = LLMJudge(fast_cfg(fake_openai, concurrency=1, max_retries=0), cache=cache)
+    assert [v.status for v in again.judge(items, POLICY)] == ["ok", "ok", "ok"]
+    assert again.usage.calls == 2 and again.usage.cache_hits == 1
+
+
+def test_unusable_answers_are_recorded_never_compliant_when_asked_to(fake_openai, tmp_path):
+    fake_openai.queue_faults("bad_json", "missing_field")
+    judge = LLMJudge(fast_cfg(fake_openai, concurrency=1, max_retries=0, on_unusable="record"),
                      cache=JudgeCache(tmp_path / "c"))
     a, b, c = judge.judge([JudgeItem("p", "ok 1"), JudgeItem("p", "ok 2"),
                            JudgeItem("p", "ok 3")], POLICY)
@@ -163,15 +178,16 @@ def test_unparseable_answers_are_recorded_never_compliant(fake_openai, tmp_path)
     assert judge.usage.unparseable == 2 and judge.usage.retries == 0
 
 
-def test_an_unparseable_answer_is_asked_again_unless_cut_at_max_tokens(fake_openai, tmp_path):
-    """A one-off glitch is retried (and never cached); a cut at max_tokens would repeat."""
+def test_an_unusable_answer_is_asked_again_even_when_cut_at_max_tokens(fake_openai, tmp_path):
+    """A one-off glitch — JSON cut at max_tokens or a missing field — is retried and never
+    cached; the retry's real answer is."""
     fake_openai.queue_faults("bad_json", "missing_field")
     cache = JudgeCache(tmp_path / "c")
     judge = LLMJudge(fast_cfg(fake_openai, concurrency=1), cache=cache)
     a, b = judge.judge([JudgeItem("p", "ok 1"), JudgeItem("p", "ok 2")], POLICY)
-    assert (a.status, b.status, b.compliant) == ("unparseable", "ok", True)
-    assert judge.usage.retry_reasons == {"unparseable": 1} and judge.usage.calls == 3
-    assert [e["verdict"]["status"] for e in cache._load().values()].count("ok") == 1
+    assert (a.status, a.compliant, b.status, b.compliant) == ("ok", True, "ok", True)
+    assert judge.usage.retry_reasons == {"unparseable": 2} and judge.usage.calls == 4
+    assert [e["verdict"]["status"] for e in cache._load().values()] == ["ok", "ok"]
 
 
 def test_rejected_request_is_unparseable_and_key_is_scrubbed(fake_openai, tmp_path):

@@ -72,7 +72,10 @@ def test_triage_200_pairs_with_20pct_faults_loses_nothing_and_rerun_makes_no_cal
         fake_openai, tmp_path):
     fake_openai.fault_rate, fake_openai.hang_s = 0.2, 2.5      # hangs outlast timeout_s=1.5
     rows = pku_rows(tmp_path / "pku.jsonl", 200)
-    assert main(triage_args(rows, tmp_path / "runs", "judge.timeout_s=1.5")) == 0
+    # bad_json / missing_field repeat on every attempt (a judge that keeps answering wrongly):
+    # with on_unusable=record their last answers are kept as unparseable verdicts.
+    assert main(triage_args(rows, tmp_path / "runs", "judge.timeout_s=1.5",
+                            "judge.on_unusable=record")) == 0
     run = triage_run_dir(tmp_path / "runs")
     results = json.loads((run / "results.json").read_text())
 
@@ -107,7 +110,7 @@ def test_triage_200_pairs_with_20pct_faults_loses_nothing_and_rerun_makes_no_cal
 
     # The same triage in a fresh runs directory: every verdict comes from the cache.
     fake_openai.reset_counts()
-    assert main(triage_args(rows, tmp_path / "runs2")) == 0
+    assert main(triage_args(rows, tmp_path / "runs2", "judge.on_unusable=record")) == 0
     again = triage_run_dir(tmp_path / "runs2")
     assert fake_openai.requests == []
     usage2 = json.loads((again / "results.json").read_text())["judge_usage"]

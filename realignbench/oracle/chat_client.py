@@ -4,12 +4,13 @@ One :class:`ChatClient` per batch, used inside ``async with``. The ``openai`` cl
 retries are off so that every retry is ours and is counted: 429 (waiting at least as long as
 Retry-After says), 408/409, 5xx, timeouts and dropped connections are retried with exponential
 backoff and jitter, and so is a 200 whose body is unusable (not JSON, no ``choices``: a flaky
-proxy), and so is an answer the caller's ``accept`` refuses (a verdict that does not parse)
-until the budget runs out, when that answer is returned: a judge that gives it on every attempt
-has answered. 401/403/404 are configuration errors and stop the batch; any other 4xx is an answer
-about this one request (e.g. a content filter) and is returned as :class:`Rejected`. A request
-whose retries run out raises :class:`RetriesExhausted`, which the caller records for that item
-alone; the rest of the batch goes on.
+proxy), and so is an answer the caller's ``accept`` refuses (a verdict that does not parse, JSON
+cut at ``max_tokens``): an unusable answer is a failure, not an answer, unless the caller asks
+to ``keep_last`` one (``judge.on_unusable: record``). 401/403/404 are configuration errors and
+stop the batch; any other 4xx is an answer about this one request (e.g. a content filter) and
+is returned as :class:`Rejected`. A request whose retries run out raises
+:class:`RetriesExhausted`, which the caller records for that item alone; the rest of the batch
+goes on.
 
 The API key is read from the environment variable named by ``judge.api_key_env`` and lives only
 inside the ``openai`` client; every message this module produces is scrubbed of it.
@@ -169,7 +170,7 @@ class ChatClient:
 
     async def complete(self, messages: list[dict[str, str]], max_tokens: int,
                        accept: Callable[[Completion], bool] | None = None,
-                       **extra: Any) -> Completion | Rejected:
+                       keep_last: bool = False, **extra: Any) -> Completion | Rejected:
         """One completion at temperature 0, retried as the module docstring says."""
         assert self._client is not None, "use `async with ChatClient(...)`"
         async with self._sem:
@@ -204,16 +205,20 @@ class ChatClient:
                         reason = "bad_body"
                         log.debug("unusable response body: %s", err)
                     else:
-                        if accept is None or accept(answer) or attempt == self.cfg.max_retries:
+                        if accept is None or accept(answer) or (
+                                keep_last and attempt == self.cfg.max_retries):
                             return answer
-                        reason = "unparseable"
+                        reason = "unparseable"    # not a usable answer: retried
                 if attempt == self.cfg.max_retries:
                     break
                 self.usage.retries += 1
                 self.usage.retry_reasons[reason] += 1
                 await asyncio.sleep(self._backoff(attempt, wait_hint))
+            hint = ("; answers cut at max_tokens need a larger budget"
+                    if reason == "unparseable" else "")
             raise RetriesExhausted(f"{public_url(self.base_url)}: gave up after "
-                             f"{self.cfg.max_retries + 1} attempts (last failure: {reason})")
+                                   f"{self.cfg.max_retries + 1} attempts (last failure: "
+                                   f"{reason}{hint})")
 
     def _received(self, resp: Any) -> Completion:
         choices = getattr(resp, "choices", None)

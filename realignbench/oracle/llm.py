@@ -2,15 +2,17 @@
 
 Works with GPT-4o (the paper's proxy oracle) or any OpenAI-compatible server, e.g. a local
 ``vllm serve`` (README, "LLM judge"). Each verdict is one call at temperature 0 asking for a
-structured JSON answer. An answer that does not parse is asked for again within the retry
-budget (a glitch is not a verdict), except one cut at ``max_tokens``, which a retry at
-temperature 0 would only repeat; one still unparseable on the last attempt, or one the API
-refuses to give (a 4xx for this request), becomes ``Verdict(status="unparseable",
-compliant=False)``. Every answer is cached by content hash, so a rerun makes zero calls; ``usage``
-counts calls, retries, tokens and cache hits. A transient failure is never an answer: an item
-whose retries run out (timeouts, 5xx, unusable bodies) is cached as nothing, the other items
-finish, and the batch then raises :class:`JudgeIncomplete` naming how many failed, so that the
-stage exits non-zero and a rerun asks for exactly those items again.
+structured JSON answer. Any unusable answer — a bad body, JSON cut at ``max_tokens``, a schema
+mismatch — is asked for again within the retry budget: it is not a verdict. Only a real answer
+is cached (by content hash, so a rerun makes zero calls): a parsed verdict, the API's refusal of
+this very request (a 4xx), or — only with ``judge.on_unusable: record`` — the unusable answer
+a judge still gave on its last attempt; the last two are ``Verdict(status="unparseable",
+compliant=False)``.
+An item whose retries run out (timeouts, 5xx, unusable answers) is cached as nothing, the other
+items finish, and the batch then raises :class:`JudgeIncomplete` naming how many failed, so the
+stage exits non-zero and a rerun asks for exactly those items again (a judge that keeps cutting
+its answers short needs a larger ``judge.max_tokens``; the failure message says so).
+``usage`` counts calls, retries by reason, tokens and cache hits.
 """
 from __future__ import annotations
 
@@ -157,10 +159,10 @@ class LLMJudge:
         dims = list(getattr(policy, "dimensions", []) or [])
 
         def usable(answer: Completion) -> bool:
-            return (answer.finish_reason == "length"
-                    or parse_verdict(client.scrub(answer.text or ""), dims).ok)
+            return parse_verdict(client.scrub(answer.text or ""), dims).ok
         answer = await client.complete(judge_messages(policy, item.prompt, item.response),
                                        self.cfg.max_tokens, accept=usable,
+                                       keep_last=self.cfg.on_unusable == "record",
                                        **self._format(policy))
         raw = client.scrub(answer.text or "") if isinstance(answer, Completion) else ""
         if isinstance(answer, Completion):
@@ -173,7 +175,7 @@ class LLMJudge:
         if parsed is not None and parsed.ok:
             verdict = Verdict(parsed.compliant, parsed.violated, client.scrub(parsed.rationale),
                               self.judge_id, OK)
-        else:
+        else:                  # a refusal, or (on_unusable: record) the last unusable answer
             self.usage.unparseable += 1
             log.debug("unparseable verdict: %s", error)
             verdict = Verdict(False, (), f"unparseable judge answer: {error}; raw: {raw[:300]!r}",

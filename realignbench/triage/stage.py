@@ -68,6 +68,8 @@ def _triage_config(cfg, has_test: bool) -> dict[str, Any]:
     if d.triage_oracle == "llm":         # another judge model is another triage
         out["judge"] = {"model": cfg.judge.model, "response_format": cfg.judge.response_format,
                         "max_tokens": cfg.judge.max_tokens}
+        if cfg.judge.on_unusable != "fail":   # unparseable verdicts kept: another triage
+            out["judge"]["on_unusable"] = cfg.judge.on_unusable
     if not has_test:
         out["n_test"] = d.n_test         # only then does the split depend on it
     if d.n_val:                          # absent at 0: untuned presets keep their run keys
