@@ -113,6 +113,22 @@ def test_training_with_the_cache_ends_at_the_adapter_of_a_run_without_it(tmp_pat
     assert on["last"]["loss"] == pytest.approx(off["last"]["loss"], rel=1e-5)
 
 
+@pytest.mark.parametrize("method", ["jvp", "autograd"])
+def test_impact_scores_from_the_trunk_equal_the_full_forward(tmp_path, method):
+    from realignbench.train.impact import directional_derivatives, loss_gradient
+    scores, report = {}, None
+    for mode in ("auto", "off"):
+        cfg, model, tok = _model(f"train.trunk_cache={mode}")
+        trainer = Trainer(model, tok, cfg, tmp_path / mode, seed=0)
+        examples = [Preference(p.id, p.prompt, p.rejected, p.chosen) for p in make_pairs(6)]
+        g = loss_gradient(trainer, examples[:3])
+        scores[mode] = directional_derivatives(trainer, examples, g, method, batch_size=2)
+        report = report or trainer.trunk().report()
+    assert report["used"] and report["hits"] > 0 and report["full_forwards"] == 0
+    torch.testing.assert_close(scores["auto"], scores["off"],
+                               rtol=0, atol=1e-4 * float(scores["off"].abs().max()))
+
+
 def test_the_guard_falls_back_when_an_adapter_sits_below_the_cached_layer():
     from peft import LoraConfig
     _, model, tok = _model()

@@ -143,6 +143,8 @@ def directional_derivatives(trainer: Trainer, examples: Sequence[Example], direc
 def _jvp_batch(setup: _Setup, ids, params, tangent) -> Tensor:
     batch, ref, ref_full = setup.batch(ids)
     primals = {n: p.detach() for n, p in params.items()}
+    if setup.scorer.trunk is not None:        # cache I/O outside the transform
+        setup.scorer.trunk.prefetch(batch.input_ids, batch.attention_mask)
 
     def losses(p):
         out = torch.func.functional_call(

@@ -152,6 +152,7 @@ class TrunkCache:
         self.layer: int | None = None
         self.reason: str | None = "train.trunk_cache=off" if mode == "off" else None
         self.counts = {"hits": 0, "misses": 0, "recomputed_corrupt": 0, "full_forwards": 0}
+        self._ready: tuple[Tensor, Tensor, Tensor] | None = None      # see prefetch()
         if self.reason is None:
             self.layer, self.reason = first_adapted_layer(model)
         if self.reason is None:
@@ -199,15 +200,27 @@ class TrunkCache:
         """The decoder's last hidden state [B, T, H]: from the cache when the guard allows,
         else (counted in ``full_forwards``) the full forward."""
         decoder = decoder_of(self.model)
+        ready, self._ready = self._ready, None
         spans = real_spans(attention_mask) if self.usable() else None
         if spans is None:
             self.counts["full_forwards"] += 1
             return decoder(input_ids=input_ids, attention_mask=attention_mask,
                            use_cache=False).last_hidden_state
-        start = self.layer_input(input_ids, spans)
+        if ready is not None and ready[0] is input_ids and ready[1] is attention_mask:
+            start = ready[2]
+        else:
+            start = self.layer_input(input_ids, spans)
         with _only_layers(decoder, slice(self.layer, None)):
             return decoder(inputs_embeds=start, attention_mask=attention_mask,
                            use_cache=False).last_hidden_state
+
+    def prefetch(self, input_ids: Tensor, attention_mask: Tensor) -> None:
+        """Load or compute this batch's layer-k input now, for the next forward on these very
+        tensors: a forward inside a ``torch.func`` transform (impact scores by JVP) must not
+        do it there, where new tensors are wrapped and cannot be hashed or saved."""
+        spans = real_spans(attention_mask) if self.usable() else None
+        self._ready = None if spans is None else (input_ids, attention_mask,
+                                                  self.layer_input(input_ids, spans))
 
     def layer_input(self, input_ids: Tensor, spans: list[tuple[int, int]]) -> Tensor:
         """Hidden states entering layer k, laid out as the padded batch (zeros at pads:
