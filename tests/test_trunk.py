@@ -181,6 +181,19 @@ def test_mref_merged_adapters_leave_the_trunk_of_the_base_model():
     assert TrunkCache(again).identity["weights"] == want
 
 
+def test_a_method_trained_on_mref_reads_the_trunk_stored_while_training_mref(tmp_path):
+    """M_ref's phases restart adapters on the merged model; methods start from that model:
+    the trunk they need is already on disk."""
+    cfg, model, tok = _model("train.max_steps=2")
+    examples = [Preference(p.id, p.prompt, p.rejected, p.chosen) for p in make_pairs(4)]
+    trainer = Trainer(model, tok, cfg, tmp_path / "mref", seed=0)
+    first = trainer.fit(examples, phase="dpo")["trunk_cache"]
+    trainer.model = prepare_model(merged(model), cfg.train, 1)      # as restart_adapters does
+    second = trainer.fit(examples, phase="method")["trunk_cache"]
+    assert first["misses"] > 0 and first["used"]
+    assert second["used"] and second["misses"] == 0 and second["hits"] > 0
+
+
 def test_a_corrupt_entry_is_recomputed_and_reported():
     _, model, tok = _model()
     b = _batch(tok, "right", n=2)

@@ -181,7 +181,8 @@ class TrunkCache:
             return False
         k, why = first_adapted_layer(self.model)
         if why is not None or k < self.layer:
-            self.reason = why or f"an adapter or trainable parameter sits in layer {k} < {self.layer}"
+            self.reason = why or (f"an adapter or trainable parameter sits in layer {k}, "
+                                  f"below the cached layer {self.layer}")
         elif any(t._version != v for t, v in self._watch):
             self.reason = "a trunk weight changed in place after it was fingerprinted"
         if self.reason is not None:
