@@ -8,8 +8,9 @@ from pathlib import Path
 
 from realignbench.runs import atomic_write_json, atomic_write_text
 
-ORDER = ("impact", "train", "generate", "e2e")
-TITLES = {"impact": "Impact scores", "train": "Training throughput", "generate": "Generation",
+ORDER = ("impact", "train", "trunk", "generate", "e2e")
+TITLES = {"impact": "Impact scores", "train": "Training throughput",
+          "trunk": "Trunk-activation cache", "generate": "Generation",
           "e2e": "End-to-end (`make reproduce` stages)"}
 EXPLAIN = {
     "impact": (
@@ -40,6 +41,18 @@ EXPLAIN = {
         "loop. Both optimise the same DPO + NLL objective from the same adapters, data order, "
         "optimiser and schedule; agreement compares their per-step losses and final adapters "
         "(difference of the final adapters over how far they moved from θ_ref)."),
+    "trunk": (
+        "`train_cached` and `train_full` are `Trainer.fit` from θ_ref with "
+        "`train.trunk_cache` `auto` and `off`; `tpa_cached` and `tpa_full` are "
+        "`bench.likelihood_tpa.likelihood_tpa` with the same two settings. Both share one "
+        "cache directory, filled by the untimed warm-up: reference log-probs come from it in "
+        "both, and `auto` also reads the hidden states entering the first adapted layer "
+        "(`train/trunk.py`), so only the layers from there up run — the steady state of a "
+        "graph whose later methods, seeds and evaluations meet sequences already seen. "
+        "Every `auto` call includes the exact digest of the trunk weights "
+        "(`trunk_digest_s`). Agreement: per-step losses, the final adapters (‖Δ‖/‖adapter‖) "
+        "and the likelihood-TPA mean margins of the two settings (not the win shares: at θ_ref "
+        "every implicit margin is 0 up to the last bit, which decides the share)."),
     "generate": (
         "The HF backend (`models.backend.get_backend`) with the eval batch size vs the "
         "same backend at batch size 1; greedy. Tokens/s counts generated tokens up to and "

@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from perf.machine import loadavg, machine_info   # noqa: E402
 from perf.timing import LOCK_PATH, cpu_lock, wait_for_quiet  # noqa: E402
 
-BENCHES = ("impact", "train", "generate", "e2e")
+BENCHES = ("impact", "train", "trunk", "generate", "e2e")
 
 # (benchmark, preset, keyword arguments) per mode; sizes keep the full run under ~10 minutes.
 PLANS = {
@@ -33,12 +33,14 @@ PLANS = {
         ("impact", "tiny", {"n_examples": 24}),
         ("impact", "smol", {"n_examples": 8}),
         ("train", "smol", {"steps": 2, "global_batch": 4}),
+        ("trunk", "smol", {"n_pairs": 16, "steps": 2}),
         ("generate", "smol", {"n_prompts": 16, "max_new_tokens": 48}),
         ("e2e", "", {}),
     ],
     "quick": [
         ("impact", "tiny", {"n_examples": 8}),
         ("train", "tiny", {"steps": 1}),
+        ("trunk", "tiny", {"n_pairs": 8, "steps": 1, "lora_layers": 2}),
         ("generate", "tiny", {"n_prompts": 8, "max_new_tokens": 8}),
         ("e2e", "", {}),
     ],
@@ -57,7 +59,7 @@ def _missed(result: dict) -> bool:
 
 
 def run_one(bench: str, preset: str, kwargs: dict, args) -> dict:
-    from perf import bench_e2e, bench_generate, bench_impact, bench_train
+    from perf import bench_e2e, bench_generate, bench_impact, bench_train, bench_trunk
     from perf.profiling import top_ops
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     if bench == "e2e":
@@ -68,6 +70,8 @@ def run_one(bench: str, preset: str, kwargs: dict, args) -> dict:
         result, fns = bench_impact.run(preset, repeats=args.repeats, log=log, **kwargs)
     elif bench == "train":
         result, fns = bench_train.run(preset, repeats=args.repeats, log=log, **kwargs)
+    elif bench == "trunk":
+        result, fns = bench_trunk.run(preset, repeats=args.repeats, log=log, **kwargs)
     else:
         result, fns = bench_generate.run(preset, repeats=args.repeats, log=log, **kwargs)
     record = {"benchmark": bench, "started_at": started, "machine": machine, "result": result}

@@ -76,6 +76,8 @@ class TrainConfig:
     log_every: int = 1
     gpus: int = 1                    # processes (GPUs) per training step; >1 = DDP under
                                      # torchrun (pipeline/ddp_launch.py); not in the run hash
+    trunk_cache: str | bool = "auto"  # auto | off: cache the frozen layers below the adapters
+                                     # (train/trunk.py); a speed path, not in any run hash
 
 
 @dataclass
@@ -345,6 +347,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.gpus: {t.gpus} must be at least 1")
     if t.global_batch_size % t.micro_batch_size:
         raise ConfigError("train.global_batch_size must be a multiple of train.micro_batch_size")
+    if t.trunk_cache is False:       # YAML 1.1 reads a bare `off` as false
+        t.trunk_cache = "off"
+    if t.trunk_cache not in ("auto", "off"):
+        raise ConfigError(f"train.trunk_cache: {t.trunk_cache!r} is not auto|off")
     if cfg.model.dtype not in ("bf16", "fp32", "fp64", "auto"):
         raise ConfigError(f"model.dtype: {cfg.model.dtype!r} is not bf16|fp32|fp64|auto")
     from realignbench.registry import MODELS

@@ -84,6 +84,11 @@ def test_quick_perf_run_on_tiny(tmp_path):
     train = json.loads((tmp_path / "quick-train-tiny.json").read_text())["result"]
     assert train["agreement"]["max_abs_loss_diff"] < 1e-4
     assert train["agreement"]["adapter_diff_over_update"] < 1e-2
+    trunk = json.loads((tmp_path / "quick-trunk-tiny.json").read_text())["result"]["agreement"]
+    assert trunk["train_trunk_used"] and trunk["train_trunk_hits"] > 0
+    assert trunk["tpa_trunk_used"] and trunk["tpa_trunk_hits"] > 0
+    assert trunk["adapter_relative_difference"] <= 1e-5
+    assert trunk["tpa_max_abs_margin_diff"] < 1e-4
     gen = json.loads((tmp_path / "quick-generate-tiny.json").read_text())["result"]
     assert gen["agreement"]["identical_texts"] == gen["agreement"]["of"]
     text = docs.read_text()

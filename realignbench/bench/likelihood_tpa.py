@@ -35,6 +35,7 @@ from realignbench.train.batching import EncodedExamples
 from realignbench.train.examples import Preference
 from realignbench.train.pairs import complies
 from realignbench.train.reference import compute_logps, has_adapters, reference_logps
+from realignbench.train.trunk import TrunkCache
 
 FORMS = ("old responses", "correction")
 
@@ -106,9 +107,9 @@ def _examples(pairs: Sequence[Pair], pick) -> tuple[list[Pair], list[Preference]
 @torch.no_grad()
 def likelihood_tpa(model, tokenizer, pairs: Sequence[Pair], max_prompt_tokens: int,
                    max_length: int, batch_size: int = 16, implicit: bool = True,
-                   n_boot: int = 1000) -> dict:
+                   n_boot: int = 1000, trunk_cache: str = "auto") -> dict:
     """Metrics of both forms (module docstring), each ``{"value", "ci", "n"}``, plus
-    ``skipped_pairs`` per form."""
+    ``skipped_pairs`` per form and ``trunk_cache`` (used or why not, hits, misses)."""
     used, examples = _examples(pairs, old_compliant_and_violating)
     used_c, examples_c = _examples(pairs, compliant_and_violating)
     if not examples:
@@ -118,13 +119,14 @@ def likelihood_tpa(model, tokenizer, pairs: Sequence[Pair], max_prompt_tokens: i
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    trunk = TrunkCache(model, trunk_cache)     # the frozen layers below the adapters, once
     logp = compute_logps(model, enc, range(len(enc.seqs)), batch_size, device,
-                         desc="likelihood TPA")
+                         desc="likelihood TPA", trunk=trunk)
     ref = None
     if implicit and has_adapters(model):
         # Cached by the frozen weights' fingerprint: every method trained from the same M_ref
         # shares these, so only the first evaluation pays for the reference pass.
-        ref = reference_logps(model, enc, batch_size, device)
+        ref = reference_logps(model, enc, batch_size, device, trunk=trunk)
     model.train(was_training)
     n_tok = torch.tensor([max(1, s.n_target) for s in enc.seqs], dtype=torch.float64)
     k = len(examples)
@@ -142,6 +144,7 @@ def likelihood_tpa(model, tokenizer, pairs: Sequence[Pair], max_prompt_tokens: i
                             "correction": len(pairs) - len(used_c)}
     # Scoring cuts responses to model.max_length; say how many lost their end.
     out["truncated_responses"] = sum(s.response_cut > 0 for s in enc.seqs)
+    out["trunk_cache"] = trunk.report()
     return out
 
 
@@ -177,14 +180,17 @@ def likelihood_tpa_stage(cfg, model_run, test_path, runs_dir=None):
             model, tok = load_model(str(model_run), dtype=cfg.model.dtype, purpose="eval")
         metrics = likelihood_tpa(model, tok, read_pairs(test_path), cfg.model.max_prompt_tokens,
                                  cfg.model.max_length, batch_size=cfg.eval.batch_size,
-                                 n_boot=cfg.eval.n_bootstrap)
+                                 n_boot=cfg.eval.n_bootstrap,
+                                 trunk_cache=cfg.train.trunk_cache)
         skipped = metrics.pop("skipped_pairs")
+        trunk = metrics.pop("trunk_cache")
         truncated = metrics.pop("truncated_responses")
         run.write_results({"subject": subject, "metrics": metrics,
                            "provenance": {"simulated": False, "judge": "none (log-probs)",
                                           "nll_weight": cfg.train.nll_weight,
                                           "skipped_pairs": skipped,
                                           "truncated_responses": truncated,
+                                          "trunk_cache": trunk,
                                           "suite_note": "likelihood TPA on the old responses: "
                                           "implicit-reward and per-token log-prob margins of "
                                           "the pi_new-compliant vs the violating old response; "

@@ -59,6 +59,7 @@ def training_config(cfg: Config, method: str, seed: int) -> dict:
              if k not in ("threads", "generation_backend")}
     train = dataclasses.asdict(cfg.train)
     train.pop("gpus")              # DDP trains the same model (tests/test_distributed.py)
+    train.pop("trunk_cache")       # a speed path: same adapter within fp tolerance (test_trunk)
     if METHODS.get(method).load().own_epochs:       # e.g. M_ref: the methods' epochs do not
         train.pop("epochs")                         # retrain it
     return {"method": method, "preset": cfg.preset, "seed": seed,

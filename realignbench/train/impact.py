@@ -74,9 +74,10 @@ class _Setup:
         self.trainer, self.acc = trainer, trainer.acc
         self.enc = trainer.encode(examples)
         self.batch_size = batch_size or trainer.cfg.train.micro_batch_size
-        self.ref = reference_logps(trainer.model, self.enc, 2 * self.batch_size, self.acc.device)
+        self.ref = reference_logps(trainer.model, self.enc, 2 * self.batch_size, self.acc.device,
+                                   trunk=trainer.trunk())
         self.frozen = trainer._frozen_reference(examples)
-        self.scorer = SequenceScorer(trainer.model)
+        self.scorer = SequenceScorer(trainer.model, trainer.trunk())
         self.beta = trainer.cfg.train.beta
 
     def shard(self) -> list[list[int]]:
@@ -142,6 +143,8 @@ def directional_derivatives(trainer: Trainer, examples: Sequence[Example], direc
 def _jvp_batch(setup: _Setup, ids, params, tangent) -> Tensor:
     batch, ref, ref_full = setup.batch(ids)
     primals = {n: p.detach() for n, p in params.items()}
+    if setup.scorer.trunk is not None:        # cache I/O outside the transform
+        setup.scorer.trunk.prefetch(batch.input_ids, batch.attention_mask)
 
     def losses(p):
         out = torch.func.functional_call(

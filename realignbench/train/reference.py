@@ -72,10 +72,12 @@ def reference_mode(model: nn.Module):
 
 
 def compute_logps(model: nn.Module, enc: EncodedExamples, seq_ids: Sequence[int],
-                  batch_size: int, device, desc: str = "reference log-probs") -> torch.Tensor:
-    """Summed target log-probs of ``seq_ids`` (length-sorted batches to cut padding)."""
+                  batch_size: int, device, desc: str = "reference log-probs",
+                  trunk=None) -> torch.Tensor:
+    """Summed target log-probs of ``seq_ids`` (length-sorted batches to cut padding), from
+    the trunk cache ``trunk`` (``train/trunk.py``) when given."""
     from realignbench.models.chat import PadCollator
-    scorer = SequenceScorer(model)
+    scorer = SequenceScorer(model, trunk)
     order = sorted(seq_ids, key=lambda s: len(enc.seqs[s].input_ids))
     out = {}
     collate = PadCollator(enc.pad_id, side="right")
@@ -105,10 +107,11 @@ def _load_table(path: Path) -> dict[str, float]:
 
 
 def reference_logps(model: nn.Module, enc: EncodedExamples, batch_size: int, device,
-                    fingerprint: str | None = None) -> torch.Tensor:
+                    fingerprint: str | None = None, trunk=None) -> torch.Tensor:
     """Reference log-probs of every sequence of ``enc`` that needs one ([n_seqs], NaN for
     sequences used only by anchors/SFT). Cached per sequence under the weights' fingerprint,
-    so methods trained on the same pairs share them."""
+    so methods trained on the same pairs share them. The trunk cache is a speed path (equal
+    within fp tolerance), so it is not part of the key."""
     needed = sorted({s for ex, rows in zip(enc.examples, enc.rows)
                      if ex.kind in ("preference", "punitive") for s in rows})
     result = torch.full((len(enc.seqs),), float("nan"), dtype=torch.float64)
@@ -121,7 +124,7 @@ def reference_logps(model: nn.Module, enc: EncodedExamples, batch_size: int, dev
     missing = [s for s in needed if keys[s] not in table]
     if missing:
         with reference_mode(model):
-            values = compute_logps(model, enc, missing, batch_size, device)
+            values = compute_logps(model, enc, missing, batch_size, device, trunk=trunk)
         path.parent.mkdir(parents=True, exist_ok=True)
         computed = {keys[s]: v for s, v in zip(missing, values.tolist())}
         append_jsonl(path, ({"k": k, "v": v} for k, v in computed.items()))
@@ -136,10 +139,11 @@ def reference_logps(model: nn.Module, enc: EncodedExamples, batch_size: int, dev
 class FrozenReference:
     """Full-vocabulary reference log-probs for anchor rows: the adapter-disabled model, or a
     frozen copy when fine-tuning all weights (made at construction, i.e. before any update or
-    checkpoint load, and only when anchors exist)."""
+    checkpoint load, and only when anchors exist). ``trunk`` serves the adapter-disabled
+    forward (the frozen copy has no adapters, hence no cacheable trunk)."""
 
-    def __init__(self, model: nn.Module, needed: bool = True):
-        self.model = model
+    def __init__(self, model: nn.Module, needed: bool = True, trunk=None):
+        self.model, self.trunk = model, trunk
         self._copy: nn.Module | None = None
         if needed and not has_adapters(model):
             self._copy = copy.deepcopy(model).eval().requires_grad_(False)
@@ -153,7 +157,7 @@ class FrozenReference:
                 torch.ones(len(rows), dtype=torch.bool, device=ids.device))
         if has_adapters(self.model):
             with reference_mode(self.model):
-                return SequenceScorer(self.model)(*args)["full"]
+                return SequenceScorer(self.model, self.trunk)(*args)["full"]
         if self._copy is None:
             raise RuntimeError("FrozenReference was built with needed=False")
         with torch.no_grad():

@@ -4,7 +4,8 @@ The LM head runs only on positions whose next token is a response target (labels
 so a batch of 16 sequences never materialises a [16, T, vocab] logits tensor. Log-softmax is
 taken in fp32 whatever the weights' dtype. Wrapping the model in an ``nn.Module`` keeps the
 forward inside ``accelerate``'s DDP wrapper (gradients sync) and lets ``torch.func`` call it
-functionally (impact scores by JVP).
+functionally (impact scores by JVP). Given a ``TrunkCache`` (``train/trunk.py``), the decoder
+starts from the cached input of the first adapted layer when the cache's guard allows.
 """
 from __future__ import annotations
 
@@ -29,15 +30,19 @@ class SequenceScorer(nn.Module):
       positions of the rows flagged in ``full_rows`` (for the KL anchor), row-major order.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, trunk=None):
         super().__init__()
         self.model = model
+        self.trunk = trunk                        # a TrunkCache of ``model``, or None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor,
                 full_rows: Tensor | None = None) -> dict[str, Tensor]:
         lm = _causal_lm(self.model)
-        hidden = lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                  use_cache=False).last_hidden_state
+        if self.trunk is not None:
+            hidden = self.trunk.last_hidden(input_ids, attention_mask)
+        else:
+            hidden = lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                      use_cache=False).last_hidden_state
         targets = labels[:, 1:]
         mask = targets != IGNORE
         rows = mask.nonzero()[:, 0]

@@ -31,6 +31,7 @@ from realignbench.train.objective import (COMPONENT_KEYS, component_sums, exampl
                                           finish_components, weighted_sum)
 from realignbench.train.reference import FrozenReference, reference_logps
 from realignbench.train.scorer import SequenceScorer
+from realignbench.train.trunk import TrunkCache
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,21 @@ class Trainer:
             model.to(self.acc.device)             # the trainer owns device placement
         self.log_path = self.out_dir / "train_log.jsonl"
         self._frozen: FrozenReference | None = None
+        self._trunk: TrunkCache | None = None
+
+    def trunk(self) -> TrunkCache:
+        """The trunk cache of the current model object: a model with new adapters (M_ref's
+        DPO phase after its SFT phase is merged) gets its own guard and fingerprint."""
+        if self._trunk is None or self._trunk.model is not self.model:
+            self._trunk = TrunkCache(self.model, self.cfg.train.trunk_cache)
+        return self._trunk
 
     def _frozen_reference(self, examples) -> FrozenReference:
         """Built on first need, i.e. while the model is still θ_ref (before any update or
         checkpoint load); only full fine-tuning with anchors makes it copy the model."""
         needed = any(e.kind == "anchor" for e in examples)
         if self._frozen is None or (needed and self._frozen.model is not self.model):
-            self._frozen = FrozenReference(self.model, needed=needed)
+            self._frozen = FrozenReference(self.model, needed=needed, trunk=self.trunk())
         return self._frozen
 
     def encode(self, examples: Sequence[Example]) -> EncodedExamples:
@@ -87,11 +96,12 @@ class Trainer:
         weighted mean over all examples, plus the per-component means."""
         t = self.cfg.train
         enc = self.encode(examples)
-        ref_logp = reference_logps(self.model, enc, 2 * t.micro_batch_size, self.acc.device)
+        ref_logp = reference_logps(self.model, enc, 2 * t.micro_batch_size, self.acc.device,
+                                   trunk=self.trunk())
         frozen = self._frozen_reference(examples)
         was_training = self.model.training
         self.model.eval()
-        scorer = SequenceScorer(self.model)
+        scorer = SequenceScorer(self.model, self.trunk())
         total, sums = 0.0, {}
         for i in range(0, len(enc), t.micro_batch_size):
             batch = collate(enc, range(i, min(i + t.micro_batch_size, len(enc))))
@@ -143,7 +153,8 @@ class Trainer:
         total = self.steps_for(len(enc), epochs, max_steps)
         start = time.perf_counter()
         with acc.main_process_first():
-            ref_logp = reference_logps(self.model, enc, 2 * t.micro_batch_size, acc.device)
+            ref_logp = reference_logps(self.model, enc, 2 * t.micro_batch_size, acc.device,
+                                       trunk=self.trunk())
         frozen = self._frozen_reference(examples)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
@@ -154,7 +165,7 @@ class Trainer:
         offset, span = schedule_span or (0, total)
         factor = lr_lambda(t.lr_schedule, int(t.warmup_ratio * span), span)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(offset + s))
-        scorer = SequenceScorer(self.model)
+        scorer = SequenceScorer(self.model, self.trunk())
         scorer, optimizer = acc.prepare(scorer, optimizer)
         ckpt_dir = self.out_dir / "checkpoints" / phase
         meta = {"phase": phase, "data": enc.data_hash(), "total_steps": total, "seed": self.seed,
@@ -200,7 +211,8 @@ class Trainer:
                 "tokens_trained": round(tokens * total * t.global_batch_size / len(enc)),
                 "examples": count_by_kind(examples), "ref_and_setup_s": round(ref_seconds, 3),
                 "train_s": round(loop_s, 3),
-                "s_per_step": round(loop_s / done, 3) if done else None, "last": last}
+                "s_per_step": round(loop_s / done, 3) if done else None, "last": last,
+                "trunk_cache": self.trunk().report()}
 
     def _final_optimizer_state(self, phase: str) -> dict:
         found = checkpoint.latest(self.out_dir / "checkpoints" / phase)
