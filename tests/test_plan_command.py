@@ -1,0 +1,107 @@
+"""`realignbench plan --preset P` (issue 18, item 6): every step of the graph with its kind,
+resources and ETA, built from the config and the table specs only — no model, no data — with
+ETA priors chosen by model scale (never smol's for an 8B model)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from realignbench.cli import main
+from realignbench.config import load_config
+from realignbench.model_presets import PRESETS
+from realignbench.pipeline import stages
+from realignbench.pipeline.commands import _duration
+from realignbench.pipeline.plan import PRIOR, SCALE, build_plan, prior_for
+from realignbench.pipeline.resources import MODEL_KINDS
+
+GPU_PRESETS = ["llama-3.1-8b", "qwen2.5-7b", "gemma-2-9b", "paper"]
+STAGE_FUNCTIONS = ["data", "judge_validation", "train", "eval_tpa", "eval_capability", "eval_asr",
+                   "human_eval"]
+
+# Files opened while the plan is built; Python's audit hook cannot be removed, so it records
+# only while a test says so.
+_opened: list[str] | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _opened is not None and event == "open" and isinstance(args[0], (str, Path)):
+        _opened.append(str(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+def _forbid_work(monkeypatch) -> None:
+    """Any model load or stage call fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("plan ran work: a model load or a stage function was called")
+    monkeypatch.setattr("realignbench.models.loading.load_model", refuse)
+    for name in STAGE_FUNCTIONS:
+        monkeypatch.setattr(stages, name, refuse)
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """Step name -> [kind, cpus, gpus, ETA] from the printed table."""
+    rows = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 6 and fields[0].isdigit():
+            rows[fields[1]] = fields[2:]
+    return rows
+
+
+@pytest.mark.parametrize("preset", GPU_PRESETS)
+def test_plan_lists_every_step_with_resources_and_eta_without_work(preset, monkeypatch, capsys,
+                                                                   tmp_path):
+    global _opened
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    _forbid_work(monkeypatch)
+    _opened = []
+    try:
+        code = main(["plan", "--preset", preset, "--runs-dir", str(tmp_path / "runs")])
+    finally:
+        opened, _opened = _opened, None
+    assert code == 0
+    # Only YAML (presets, table specs) and Python's own modules were read; nothing written.
+    assert [f for f in opened if not f.endswith((".yaml", ".py", ".pyc", ".so"))
+            and "site-packages" not in f and "/lib/python" not in f] == []
+    assert not (tmp_path / "runs").exists()
+    out = capsys.readouterr().out
+    rows = _rows(out)
+    cfg = load_config(preset)
+    steps = build_plan(cfg)
+    assert list(rows) == [s.name for s in steps]
+    prior = PRIOR["7-9b"]
+    for step in steps:
+        kind, cpus, gpus, eta = rows[step.name]
+        assert kind == step.kind
+        assert (int(cpus), int(gpus)) == ((1, 1) if step.kind in MODEL_KINDS else (1, 0))
+        assert eta == _duration(prior[step.kind] * step.cost)
+    assert "scale 7-9b" in out and "on 8 GPUs: at least" in out
+
+
+def test_plan_on_a_machine_without_gpus_asks_for_none(monkeypatch, capsys):
+    _forbid_work(monkeypatch)
+    assert main(["plan", "--preset", "paper", "--gpus", "0", "--tables", "5"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert rows and {r[2] for r in rows.values()} == {"0"}
+
+
+def test_every_model_preset_has_a_scale_and_gpu_models_do_not_get_smols_prior():
+    assert set(SCALE) == set(PRESETS)
+    assert set(SCALE.values()) <= set(PRIOR)
+    for name, preset in PRESETS.items():
+        assert (prior_for(name) is PRIOR["7-9b"]) == preset.gpu
+    kinds = {s.kind for s in build_plan(load_config("paper"))}
+    assert kinds <= set(PRIOR["7-9b"])          # every step kind has a prior at 7-9B
+
+
+def test_a_model_of_unknown_scale_is_said_so_not_given_another_scales_prior(tmp_path, capsys):
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    assert prior_for(str(model_dir)) is None
+    assert main(["plan", "--preset", "tiny", f"model.preset={model_dir}", "--tables", "5"]) == 0
+    assert "no ETA prior for model.preset" in capsys.readouterr().out
