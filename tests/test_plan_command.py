@@ -12,9 +12,10 @@ from realignbench.cli import main
 from realignbench.config import load_config
 from realignbench.model_presets import PRESETS
 from realignbench.pipeline import stages
-from realignbench.pipeline.commands import _duration
+from realignbench.pipeline.commands import _duration, _scheduled
+from realignbench.pipeline.graph import Step
 from realignbench.pipeline.plan import PRIOR, SCALE, build_plan, prior_for
-from realignbench.pipeline.resources import MODEL_KINDS
+from realignbench.pipeline.resources import MODEL_KINDS, Resources
 
 GPU_PRESETS = ["llama-3.1-8b", "qwen2.5-7b", "gemma-2-9b", "paper"]
 STAGE_FUNCTIONS = ["data", "judge_validation", "train", "eval_tpa", "eval_capability", "eval_asr",
@@ -80,7 +81,7 @@ def test_plan_lists_every_step_with_resources_and_eta_without_work(preset, monke
         assert kind == step.kind
         assert (int(cpus), int(gpus)) == ((1, 1) if step.kind in MODEL_KINDS else (1, 0))
         assert eta == _duration(prior[step.kind] * step.cost)
-    assert "scale 7-9b" in out and "on 8 GPUs: at least" in out
+    assert "scale 7-9b" in out and "on 8 GPUs: about" in out
 
 
 def test_plan_on_a_machine_without_gpus_asks_for_none(monkeypatch, capsys):
@@ -105,3 +106,26 @@ def test_a_model_of_unknown_scale_is_said_so_not_given_another_scales_prior(tmp_
     assert prior_for(str(model_dir)) is None
     assert main(["plan", "--preset", "tiny", f"model.preset={model_dir}", "--tables", "5"]) == 0
     assert "no ETA prior for model.preset" in capsys.readouterr().out
+
+
+def _toy(*specs):
+    """Steps from (name, deps, seconds, gpus)."""
+    steps = [Step(n, "train", lambda out: None, deps=d) for n, d, _, _ in specs]
+    return (steps, {n: float(t) for n, _, t, _ in specs},
+            {n: Resources(cpus=1, gpus=g) for n, _, _, g in specs})
+
+
+@pytest.mark.parametrize("gpus, expected", [(1, 30.0), (2, 20.0), (3, 10.0)])
+def test_schedule_of_independent_gpu_steps(gpus, expected):
+    steps, eta, need = _toy(("a", (), 10, 1), ("b", (), 10, 1), ("c", (), 10, 1))
+    assert _scheduled(steps, eta, need, gpus) == expected
+
+
+def test_schedule_follows_dependencies_and_cpu_steps_take_no_gpu():
+    # data (CPU, 5 s) -> m (GPU, 10 s) -> {x, y} (GPU, 4 s each); v (CPU, 20 s) after data
+    steps, eta, need = _toy(("data", (), 5, 0), ("m", ("data",), 10, 1),
+                            ("x", ("m",), 4, 1), ("y", ("m",), 4, 1), ("v", ("data",), 20, 0))
+    assert _scheduled(steps, eta, need, 1) == 25.0       # max(5 + 10 + 4 + 4, 5 + 20)
+    assert _scheduled(steps, eta, need, 2) == 25.0       # v is now the longest chain
+    eta["v"] = 1.0
+    assert _scheduled(steps, eta, need, 2) == 19.0       # 5 + 10 + 4
