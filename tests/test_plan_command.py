@@ -129,3 +129,23 @@ def test_schedule_follows_dependencies_and_cpu_steps_take_no_gpu():
     assert _scheduled(steps, eta, need, 2) == 25.0       # v is now the longest chain
     eta["v"] = 1.0
     assert _scheduled(steps, eta, need, 2) == 19.0       # 5 + 10 + 4
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_CASES = [([], 8), (["seeds=[0,1,2]"], 8), (["seeds=[0,1,2]"], 32)]
+
+
+@pytest.mark.parametrize("overrides, gpus", README_CASES)
+def test_readme_estimates_are_what_plan_prints(overrides, gpus, capsys, monkeypatch):
+    """The README's wall-time ESTIMATES are pasted from `realignbench plan`: stale if the
+    priors or the graph change."""
+    _forbid_work(monkeypatch)
+    text = README.read_text()
+    block = text[text.index("<!-- plan-estimates: begin -->"):
+                 text.index("<!-- plan-estimates: end -->")]
+    assert main(["plan", "--preset", "paper", "--gpus", str(gpus), *overrides]) == 0
+    out = capsys.readouterr().out.splitlines()
+    total = next(line for line in out if line.startswith("total: "))
+    wall = next(line for line in out if line.startswith(f"on {gpus} GPUs: about "))
+    assert total in block
+    assert wall.split(" (")[0] in block
