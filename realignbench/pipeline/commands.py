@@ -1,4 +1,5 @@
 """``realignbench reproduce``: the whole graph (and ``realignbench tune``, pipeline/tune.py) (or what Tables N need), then the reports.
+``realignbench plan``: the same graph's steps, resources and ETAs, without running anything.
 
 Completed stages are skipped by content hash, so a second run does no work and a killed run
 resumes. Outputs: ``<out>/tables/table-N.*``, ``<out>/leaderboard.{html,md}``,
@@ -77,7 +78,7 @@ def cmd_reproduce(args) -> int:
 def _reproduce(args) -> int:
     from realignbench.pipeline.graph import execute, select
     from realignbench.pipeline.parallel import default_jobs, execute_parallel
-    from realignbench.pipeline.plan import PRIOR, build_plan
+    from realignbench.pipeline.plan import build_plan
     cfg = config_from_args(args)
     if args.executor == "ray":
         from realignbench.pipeline.ray_executor import require_ray
@@ -89,7 +90,7 @@ def _reproduce(args) -> int:
           f"{len(steps)} steps -> runs in {cfg.runs_dir}/, reports in {out}/", flush=True)
     _say_tuning(cfg)
     start = time.perf_counter()
-    prior = PRIOR.get(cfg.model.preset, PRIOR["smol"])
+    prior = _prior(cfg)
     echo = lambda line: print(line, flush=True)            # noqa: E731
     jobs = default_jobs(cfg.train.gpus) if args.jobs == "auto" else int(args.jobs)
     if args.executor == "ray":
@@ -107,6 +108,96 @@ def _reproduce(args) -> int:
     print(f"\nreproduce: done in {(time.perf_counter() - start) / 60:.1f} min. Outputs:")
     for path in written:
         print(f"  {path}")
+    return 0
+
+
+def _prior(cfg) -> dict[str, float]:
+    """The ETA prior of the model's scale; for a model of unknown scale, says so and starts
+    with none (ETAs come from the steps that have run)."""
+    from realignbench.pipeline.plan import prior_for
+    prior = prior_for(cfg.model.preset)
+    if prior is None:
+        print(f"no ETA prior for model.preset {cfg.model.preset!r} (scale unknown; "
+              "realignbench/pipeline/plan.py SCALE): ETAs are placeholders until a step of "
+              "each kind has run", flush=True)
+    return prior or {}
+
+
+def _duration(seconds: float) -> str:
+    """Hours and minutes for long spans (a 7-9B plan runs for days), else graph's format."""
+    from realignbench.pipeline.graph import fmt_seconds
+    if seconds < 3600:
+        return fmt_seconds(seconds)
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _critical_path(steps, eta: dict[str, float]) -> float:
+    """The longest chain of dependent steps: no number of GPUs finishes sooner."""
+    finish: dict[str, float] = {}
+    for step in steps:                                  # plan order: dependencies come first
+        finish[step.name] = eta[step.name] + max((finish[d] for d in step.deps), default=0.0)
+    return max(finish.values(), default=0.0)
+
+
+def _scheduled(steps, eta: dict[str, float], need: dict, gpus: int) -> float:
+    """Wall time of a greedy schedule of these ETAs on ``gpus`` GPUs, as the executors order
+    ready steps (most-depended-on first, :func:`graph.critical_first`); steps without a GPU
+    never wait for a slot. An estimate of the order of the run, not a bound."""
+    import heapq
+    from realignbench.pipeline.graph import critical_first
+    waiting = sorted(steps, key=critical_first(steps))
+    done: set[str] = set()
+    running: list[tuple[float, str, int]] = []          # (finish time, step, its GPUs)
+    free, now = gpus, 0.0
+    while waiting or running:
+        ready = [s for s in waiting if need[s.name].gpus <= free and set(s.deps) <= done]
+        for step in ready:
+            if need[step.name].gpus <= free:
+                free -= need[step.name].gpus
+                waiting.remove(step)
+                heapq.heappush(running, (now + eta[step.name], step.name, need[step.name].gpus))
+        now, name, used = heapq.heappop(running)
+        done.add(name)
+        free += used
+    return now
+
+
+def cmd_plan(args) -> int:
+    """Print every step with its kind, resources and ETA; builds the graph from the config and
+    the table specs only (no model, no data: the step functions are never called)."""
+    from realignbench.model_presets import PRESETS
+    from realignbench.pipeline.graph import Eta, select
+    from realignbench.pipeline.plan import SCALE, build_plan
+    from realignbench.pipeline.resources import step_resources
+    cfg = config_from_args(args)
+    steps = select(build_plan(cfg), _tables(args.tables))
+    model = PRESETS.get(cfg.model.preset)
+    with_gpus = args.gpus > 0 and (model is None or model.gpu)
+    estimate = Eta(_prior(cfg))
+    eta = {s.name: estimate.estimate(s) for s in steps}
+    need = {s.name: step_resources(s.kind, with_gpus, cfg.train.gpus) for s in steps}
+    print(f"plan: preset {cfg.preset}, model {cfg.model.preset} "
+          f"(scale {SCALE.get(cfg.model.preset, 'unknown')}), seeds {cfg.seeds}, "
+          f"{len(steps)} steps; ETAs are priors, not measurements")
+    width = max(len(s.name) for s in steps)
+    print(f"{'#':>4}  {'step':<{width}}  {'kind':<16} {'cpus':>4} {'gpus':>4}  {'ETA':>8}")
+    for i, step in enumerate(steps, start=1):
+        r = need[step.name]
+        print(f"{i:>4}  {step.name:<{width}}  {step.kind:<16} {r.cpus:>4} {r.gpus:>4}  "
+              f"{_duration(eta[step.name]):>8}")
+    serial = sum(eta.values())
+    gpu_time = sum(eta[n] * need[n].gpus for n in eta)
+    critical = _critical_path(steps, eta)
+    print(f"total: {_duration(serial)} one step at a time; {_duration(gpu_time)} of GPU time; "
+          f"critical path {_duration(critical)}")
+    if with_gpus:
+        widest = max(r.gpus for r in need.values())
+        if widest > args.gpus:
+            raise ValueError(f"--gpus {args.gpus}: a step asks for {widest} (train.gpus)")
+        print(f"on {args.gpus} GPUs: about {_duration(_scheduled(steps, eta, need, args.gpus))} "
+              f"(these ETAs scheduled greedily, most-depended-on step first; never less than "
+              f"{_duration(max(critical, gpu_time / args.gpus))})")
     return 0
 
 
@@ -128,6 +219,16 @@ def register(sub) -> None:
                    help="YAML to write [the preset's tuned_from, e.g. presets/tuned/smol.yaml]")
     add_config_args(t)
     t.set_defaults(func=cmd_tune)
+
+    q = sub.add_parser("plan", help="the steps `reproduce` would run, with kinds, resources and "
+                                    "ETAs (priors per model scale); loads no model or data")
+    q.add_argument("--tables", default=None,
+                   help="only what these tables need, e.g. '5' or '3,4' [all]")
+    q.add_argument("--gpus", type=int, default=8,
+                   help="GPUs of the machine or cluster, for the wall-time bound; 0 = resources "
+                        "as on a machine without GPUs [8]")
+    add_config_args(q)
+    q.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("reproduce", help="run the whole pipeline (resumable), then tables, "
                                          "leaderboard and CLAIMS.md")

@@ -32,7 +32,32 @@ PRIOR = {
              "eval_asr": 50, "human_eval": 10},
     "tiny": {"data": 2, "judge_validation": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
              "eval_asr": 3, "human_eval": 2},
+    # ESTIMATES for a 7-9B model on one A100/H100-class GPU at the paper presets' settings, not
+    # measured here; README "GPU environment" states the throughputs and shows the arithmetic:
+    # LoRA training 2,000 tokens/s (assumed), forward-only scoring 6,000 tokens/s (assumed),
+    # vLLM generation with a LoRA adapter 1,790 output tokens/s (vLLM PR #11267, 1xA100), and
+    # GPT-4o judge calls 4/s (assumed: 8 concurrent, ~2 s each).
+    "7-9b": {
+        "data": 42000,            # LLM triage: <= 2 x 83.4k PKU pairs = 167k calls / 4 per s
+        "judge_validation": 500,  # ~2,000 judge calls / 4 per s
+        "train": 0.26,            # per pair: 2 x 256 tokens / 2,000 tokens/s
+        "eval_tpa": 960,          # 2,000 x 256 generated (286 s) + likelihood TPA 2,000 x 2 x 256
+                                  # scored (171 s) + 2,000 judge calls (500 s)
+        "eval_capability": 1820,  # ~9.8 M scored tokens (1,633 s) + GSM8K 1,319 x 256 generated
+        "eval_asr": 790,          # <= 2,000 prompts: generation (286 s) + judge calls (500 s)
+        "human_eval": 10,         # simulated panel: no model
+    },
 }
+# The PRIOR row of each model preset's scale; a new model preset adds its line here.
+SCALE = {"tiny": "tiny", "smol": "smol", "llama-3.1-8b": "7-9b", "qwen2.5-7b": "7-9b",
+         "gemma-2-9b": "7-9b"}
+
+
+def prior_for(model_preset: str) -> dict[str, float] | None:
+    """The ETA prior of ``model_preset``'s scale; None for a model of unknown scale (a local
+    directory), whose ETAs start once a step of each kind has run (never another scale's)."""
+    scale = SCALE.get(model_preset)
+    return PRIOR[scale] if scale else None
 
 
 def training_order(models: list[Model], largest: int) -> list[Model]:
@@ -79,8 +104,8 @@ def build_plan(cfg, tables_dir: Path | None = None) -> list[Step]:
         Step("data", "data", lambda out: stages.data(cfg), tables=demand.tables),
         Step("judge_validation", "judge_validation", lambda out: stages.judge_validation(cfg, out),
              deps=("data",), tables=demand.judged),
-        Step("base", "data", lambda out: cfg.model.preset,
-             tables=frozenset(demand.models.get(base, ()))),
+        Step("base", "data", lambda out: cfg.model.preset,      # a name: no work, no ETA
+             tables=frozenset(demand.models.get(base, ())), cost=0.0),
     ]
     if base in demand.models:
         steps += _model_steps(cfg, demand, "base", base, 0, "base")
