@@ -11,15 +11,10 @@ from realignbench.bench.likelihood_tpa import compliant_and_violating, likelihoo
 from realignbench.train.pairs import TriageMissing
 
 from train_fixtures import make_pairs, tiny_config, write_fixture
+from train_fixtures import isolated_one_thread  # noqa: F401 (a fixture)
 
 
-@pytest.fixture(autouse=True)
-def _setup(tmp_path, monkeypatch):
-    monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("isolated_one_thread")
 
 
 def _logps(model, tok, pairs):

@@ -14,15 +14,10 @@ from realignbench.train.examples import Anchor, Preference, Punitive, Sft
 from realignbench.train.trainer import Trainer
 
 from train_fixtures import make_pairs, perturb_lora, tiny_config
+from train_fixtures import isolated_one_thread  # noqa: F401 (a fixture)
 
 
-@pytest.fixture(autouse=True)
-def _setup(tmp_path, monkeypatch):
-    monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)        # the machine is shared: one thread is faster than two
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("isolated_one_thread")
 
 
 def _model(cfg, seed=0):

@@ -14,17 +14,12 @@ from realignbench.train.trainer import Trainer
 from realignbench.train.trunk import TrunkCache, trunk_fingerprint
 
 from train_fixtures import make_pairs, perturb_lora, tiny_config
+from train_fixtures import isolated_one_thread  # noqa: F401 (a fixture)
 
 TOP2 = "train.lora_layers=2"
 
 
-@pytest.fixture(autouse=True)
-def _setup(tmp_path, monkeypatch):
-    monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)        # the machine is shared: one thread is faster than two
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("isolated_one_thread")
 
 
 def _model(*overrides, seed=0):

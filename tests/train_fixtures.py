@@ -1,6 +1,7 @@
 """Shared helpers for the training tests: a small triaged fixture and tiny-model setup."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from realignbench.data.schema import Pair, write_pairs
@@ -61,3 +62,13 @@ def perturb_lora(model, std: float = 0.05, seed: int = 0) -> None:
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype) * std)
+
+
+@pytest.fixture
+def isolated_one_thread(tmp_path, monkeypatch):
+    """A private cache and one torch thread (the machine is shared: one is faster than two)."""
+    monkeypatch.setenv("REALIGNBENCH_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
