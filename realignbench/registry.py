@@ -18,6 +18,8 @@ class Entry:
     headline: bool = False      # methods only: the method the benchmark is about; the
                                 # reproduction plan trains its runs first in every group, so
                                 # a partial run already answers the headline comparison
+    tuned_as: str = ""          # methods only: take this method's tuned lr/epochs instead of
+                                # a grid of its own (an ablation differs in one component only)
 
     def load(self):
         return _resolve(self.target)
@@ -86,16 +88,16 @@ METHODS = Registry("method", [
           options_target="realignbench.trace.method:TraceOursOptions"),
     Entry("trace_no_triage", "realignbench.trace.method:TRACE",
           "TRACE ablation: impact-weighted NPO on every naive-oracle dispreferred response",
-          options_target="realignbench.trace.method:TraceNoTriageOptions"),
+          options_target="realignbench.trace.method:TraceNoTriageOptions", tuned_as="trace"),
     Entry("trace_no_impact", "realignbench.trace.method:TRACE",
           "TRACE ablation: uniform weights (no impact scores)",
-          options_target="realignbench.trace.method:TraceNoImpactOptions"),
+          options_target="realignbench.trace.method:TraceNoImpactOptions", tuned_as="trace"),
     Entry("trace_no_kl", "realignbench.trace.method:TRACE",
           "TRACE ablation: no KL anchor on RETAIN (alpha_KL = 0)",
-          options_target="realignbench.trace.method:TraceNoKlOptions"),
+          options_target="realignbench.trace.method:TraceNoKlOptions", tuned_as="trace"),
     Entry("trace_oracle_punish", "realignbench.trace.method:TRACE",
           "TRACE variant: PUNISH as preference correction > old chosen (oracle corrections)",
-          options_target="realignbench.trace.method:TraceOraclePunishOptions"),
+          options_target="realignbench.trace.method:TraceOraclePunishOptions", tuned_as="trace"),
     Entry("naive_dpo", "realignbench.baselines.naive_dpo:NAIVE_DPO",
           "Naive Oracle DPO: swap when the old chosen violates pi_new (PUNISH too); DPO",
           options_target="realignbench.baselines.naive_dpo:NaiveDpoOptions"),

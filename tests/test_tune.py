@@ -120,6 +120,16 @@ def test_the_grid_is_the_same_for_every_method_and_m_ref_gets_its_lr_axis():
     assert [c["epochs"] for c in tune_mod.grid_cells(cfg, "old_alignment")] == [None, None]
     every = tune_mod.tuned_methods(load_config("tiny"))
     assert "dpo" not in every and "sft" not in every and "u2a" in every
+    assert "trace_ours" in every and "trace_no_kl" not in every   # ablations take TRACE's
+
+
+def test_ablations_take_traces_tuned_settings_and_nothing_else_does():
+    inherited = tune_mod.inherited_settings({"trace": {"lr": 1e-4}, "naive_dpo": {"lr": 5e-4}})
+    assert inherited == {m: "trace" for m in ("trace_no_triage", "trace_no_impact",
+                                              "trace_no_kl", "trace_oracle_punish")}
+    assert tune_mod.inherited_settings({"naive_dpo": {"lr": 5e-4}}) == {}
+    # A method tuned in its own right keeps its own settings.
+    assert "trace_no_kl" not in tune_mod.inherited_settings({"trace": {}, "trace_no_kl": {}})
 
 
 # -- tune end to end on tiny ---------------------------------------------------------------
@@ -165,8 +175,12 @@ def test_tune_never_reads_the_test_split_and_its_file_round_trips(tmp_path, monk
     assert loaded.tuned == doc["tuned"]
     assert loaded.train_for("naive_dpo").epochs == doc["tuned"]["naive_dpo"]["epochs"]
     assert yaml.safe_load(path.read_text())["evidence"] == doc["evidence"]
-    # Resumable: a second pass trains and evaluates nothing new.
-    assert tune_mod.tune(cfg, echo=lambda _: None)["evidence"] == doc["evidence"]
+    # Resumable: a second pass trains and evaluates nothing new — on two worker processes it
+    # finds the same cached cells and returns the same evidence in the same order.
+    monkeypatch.undo()
+    again = tune_mod.tune(cfg, echo=lines.append, jobs=2)
+    assert again["evidence"] == doc["evidence"] and again["tuned"] == doc["tuned"]
+    assert len(list((runs / "eval_tpa").iterdir())) == 3
 
 
 def test_a_benchmark_without_extra_pairs_takes_validation_out_of_the_pool(tmp_path):

@@ -202,11 +202,13 @@ def cmd_plan(args) -> int:
 
 
 def cmd_tune(args) -> int:
+    from realignbench.pipeline.parallel import default_jobs
     from realignbench.pipeline.tune import output_path, tune, write_tuned
     cfg = config_from_args(args)
     path = output_path(cfg, args.out)          # fail before any training if there is no target
+    jobs = default_jobs(cfg.train.gpus) if args.jobs == "auto" else int(args.jobs)
     from tqdm import tqdm
-    doc = tune(cfg, echo=tqdm.write)           # a line per cell, above the progress bar
+    doc = tune(cfg, echo=tqdm.write, jobs=jobs)   # a line per cell, above the progress bar
     write_tuned(doc, path)
     print(f"tune: chosen settings and evidence -> {path}")
     return 0
@@ -217,6 +219,9 @@ def register(sub) -> None:
                                     "method and M_ref on the validation split (docs/tuning.md)")
     t.add_argument("--out", default=None,
                    help="YAML to write [the preset's tuned_from, e.g. presets/tuned/smol.yaml]")
+    t.add_argument("--jobs", default="auto",
+                   help="worker processes for the grid cells, each on cores/jobs threads; 1 = in "
+                        "this process [auto: as reproduce]")
     add_config_args(t)
     t.set_defaults(func=cmd_tune)
 

@@ -49,7 +49,10 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) -> None:
+def setup_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()):
+    """A spawned worker's setup, shared by the step graph and ``tune``: SIGTERM becomes
+    ``SystemExit`` (its run is marked FAILED), output goes to ``worker-<k>.log``, torch gets
+    ``threads`` threads. Returns the config with those threads and the log's path."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     counter = multiprocessing.current_process()._identity  # (k,) for pool workers
     pin_worker_gpu(counter[0] if counter else 1, list(gpus), cfg.train.gpus)  # before CUDA
@@ -62,10 +65,15 @@ def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) ->
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from realignbench.threads import apply_threads
-    from realignbench.pipeline.plan import build_plan
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, threads=threads))
     apply_threads(cfg)
-    _WORKER.update(steps={s.name: s for s in build_plan(cfg)}, outputs={}, log=str(log))
+    return cfg, str(log)
+
+
+def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) -> None:
+    from realignbench.pipeline.plan import build_plan
+    cfg, log = setup_worker(cfg, threads, log_dir, gpus)
+    _WORKER.update(steps={s.name: s for s in build_plan(cfg)}, outputs={}, log=log)
 
 
 def _run_step(name: str) -> tuple[str, float]:
@@ -120,14 +128,14 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
     except (KeyboardInterrupt, SystemExit):
         echo(f"parallel: interrupted; stopping {len(running)} running step(s) "
              f"({', '.join(running)}); completed runs stay and a rerun resumes")
-        _stop_workers(pool)
+        stop_workers(pool)
         raise
     finally:
-        pool.shutdown(wait=True)     # after _stop_workers, a no-op
+        pool.shutdown(wait=True)     # after stop_workers, a no-op
     echo(f"parallel: {len(steps)} steps in {fmt_seconds(time.perf_counter() - started)}")
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
+def stop_workers(pool: ProcessPoolExecutor) -> None:
     """SIGTERM every worker, give them STOP_GRACE_S to mark their runs, then SIGKILL."""
     procs = list((pool._processes or {}).values())   # no public API lists a pool's processes
     for proc in procs:

@@ -40,8 +40,10 @@ _DEGENERATE_FLAGS = ("unfinished", "loop", "loops", "no_stance")
 
 
 def tuned_methods(cfg: Config) -> list[str]:
-    """M_ref first, then ``tune.methods`` (default: every registered method not excluded)."""
-    names = cfg.tune.methods or [m for m in METHODS.names() if m not in cfg.tune.exclude]
+    """M_ref first, then ``tune.methods`` (default: every registered method not excluded and
+    not taking another's settings, ``Entry.tuned_as``)."""
+    names = cfg.tune.methods or [e.name for e in METHODS
+                                 if e.name not in cfg.tune.exclude and not e.tuned_as]
     return [REFERENCE] + [m for m in names if m != REFERENCE]
 
 
@@ -119,42 +121,71 @@ def _samples(run) -> list[dict[str, Any]]:
     return read_jsonl(path) if path.exists() else []
 
 
-def tune(cfg: Config, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the grid for every tuned method; return the document ``write_tuned`` saves."""
-    from tqdm import tqdm
-
+def context(cfg: Config) -> dict[str, Any]:
+    """What every cell shares: the prepared splits (validation included), the judge, the seed
+    and the largest training split. ``ref`` (the chosen M_ref's run) is filled in later."""
     from realignbench.bench.tpa import make_judge
     from realignbench.triage.stage import prepare_data
-    cfg = dataclasses.replace(cfg, tuned={})      # earlier tuned values must not leak in
     prepared = prepare_data(cfg)
     if prepared.val is None:
         raise ValueError("tune: no validation split; set data.n_val > 0 in the preset")
-    ctx = {"prepared": prepared, "judge": make_judge(cfg), "seed": cfg.seeds[0],
-           "train_path": prepared.train[max(prepared.train)], "ref": None}
+    return {"prepared": prepared, "judge": make_judge(cfg), "seed": cfg.seeds[0],
+            "train_path": prepared.train[max(prepared.train)], "ref": None, "ref_settings": None}
+
+
+def run_cell(cfg: Config, ctx: dict[str, Any], method: str, cell: dict[str, Any],
+             ref_settings: dict[str, float] | None) -> dict[str, Any]:
+    """One grid cell; a method other than M_ref starts from M_ref trained with
+    ``ref_settings`` (its cached run, looked up once per process)."""
+    if method != REFERENCE and ctx["ref_settings"] != ref_settings:
+        ctx["ref"] = _reference(cfg, {REFERENCE: ref_settings or {}}, ctx)
+        ctx["ref_settings"] = ref_settings
+    return evaluate_cell(cfg, method, cell, ctx)
+
+
+def tune(cfg: Config, echo: Callable[[str], None] = print, jobs: int = 1) -> dict[str, Any]:
+    """Run the grid for every tuned method (M_ref's cells first, then every method's, on
+    ``jobs`` worker processes); return the document ``write_tuned`` saves."""
+    from tqdm import tqdm
+
+    from realignbench.pipeline.tune_workers import cell_runner
+    cfg = dataclasses.replace(cfg, tuned={})      # earlier tuned values must not leak in
+    ctx = context(cfg)                             # fails before any training without a val split
     methods = tuned_methods(cfg)
-    todo = [(m, c) for m in methods for c in grid_cells(cfg, m)]
     evidence: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     chosen: dict[str, dict[str, float]] = {}
-    bar = tqdm(total=len(todo), desc="tune", unit="cell")
-    for method in methods:
-        if method != REFERENCE and ctx["ref"] is None:
-            ctx["ref"] = _reference(cfg, chosen, ctx)
-        for cell in grid_cells(cfg, method):
-            row = evaluate_cell(cfg, method, cell, ctx)
-            evidence[method].append({**row, "score": round(score(row), 6)})
-            bar.update(1)
-            echo(f"tune {method} lr={cell['lr']:g} epochs={cell['epochs']}: {row['metric']} "
-                 f"{row['agreement']:.3f}, degenerate {row['degenerate']}/{row['n']}, "
-                 f"score {score(row):+.3f}  [{row['eval_run']}]")
-        chosen[method] = settings(select(evidence[method]))
-        echo(f"tune {method}: chose {chosen[method]}")
+    bar = tqdm(total=sum(len(grid_cells(cfg, m)) for m in methods), desc="tune", unit="cell")
+    with cell_runner(cfg, ctx, jobs, echo) as run_cells:
+        for group in ([REFERENCE], methods[1:]):
+            # Longest cells first, so the last one to finish is short.
+            todo = sorted(((m, c) for m in group for c in grid_cells(cfg, m)),
+                          key=lambda mc: -(mc[1]["epochs"] or 0.0))
+            for method, row in run_cells(todo, chosen.get(REFERENCE)):
+                evidence[method].append({**row, "score": round(score(row), 6)})
+                bar.update(1)
+                echo(f"tune {method} lr={row['lr']:g} epochs={row['epochs']}: {row['metric']} "
+                     f"{row['agreement']:.3f}, degenerate {row['degenerate']}/{row['n']}, "
+                     f"score {score(row):+.3f}  [{row['eval_run']}]")
+            for method in group:
+                evidence[method].sort(key=lambda r: (r["lr"], r["epochs"] or 0.0))
+                chosen[method] = settings(select(evidence[method]))
+                echo(f"tune {method}: chose {chosen[method]}")
     bar.close()
+    inherited = inherited_settings(chosen)
     return {"preset": cfg.preset, "criterion": CRITERION,
             "grid": dataclasses.asdict(cfg.tune.grid), "seed": cfg.seeds[0],
-            "train_size": max(prepared.train),
-            "validation": {"n_pairs": cfg.data.n_val, "file_hash": file_hash(prepared.val)},
+            "train_size": max(ctx["prepared"].train),
+            "validation": {"n_pairs": cfg.data.n_val, "file_hash": file_hash(ctx["prepared"].val)},
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "tuned": chosen, "evidence": evidence}
+            "tuned": {**chosen, **{m: chosen[src] for m, src in inherited.items()}},
+            "inherited": inherited, "evidence": evidence}
+
+
+def inherited_settings(chosen: dict[str, Any]) -> dict[str, str]:
+    """Methods that take another's tuned settings (``Entry.tuned_as``: an ablation changes one
+    component of TRACE, so everything else, lr and epochs included, stays TRACE's)."""
+    return {e.name: e.tuned_as for e in METHODS
+            if e.tuned_as and e.tuned_as in chosen and e.name not in chosen}
 
 
 def _reference(cfg: Config, chosen: dict[str, dict[str, float]], ctx: dict[str, Any]):
