@@ -38,11 +38,12 @@ PRESET_ENV := install-gpu
 PRESET_RB := $(GPU_VENV)/bin/realignbench
 endif
 
-.PHONY: install install-gpu plan prefetch test test-fast smoke gpu-check data tune reproduce leaderboard perf docs browser clean-cache help
+.PHONY: install install-gpu plan prefetch test test-fast smoke gpu-check data tune reproduce results leaderboard perf docs browser clean-cache help
 
 help:
 	@echo "make tune        # equal lr x epochs grid per method on the validation split"
 	@echo "make reproduce   # the whole pipeline on PRESET=$(PRESET) (default smol)"
+	@echo "make results     # copy out/PRESET into the committed results/PRESET (then make docs)"
 	@echo "make test        # unit + integration + smoke tests (installs everything first)"
 	@echo "make plan        # the steps of PRESET=$(PRESET), their resources and ETAs (loads no model)"
 	@echo "make install-gpu # .venv-gpu: vLLM 0.33 and its torch (constraints/gpu.txt); GPU presets use it"
@@ -143,6 +144,11 @@ perf: install prefetch
 # fails when the committed text differs.
 docs: install
 	$(RB) docs
+
+# Copy out/$(PRESET)/ (a finished reproduce) into the committed results/$(PRESET)/, refusing
+# Markdown that does not re-render from its JSON; then `make docs` for the README block.
+results: install
+	$(RB) results --preset $(PRESET)
 
 clean-cache:
 	rm -rf .cache/realignbench

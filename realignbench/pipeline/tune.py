@@ -155,7 +155,7 @@ def tune(cfg: Config, echo: Callable[[str], None] = print, jobs: int = 1) -> dic
     evidence: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     chosen: dict[str, dict[str, float]] = {}
     bar = tqdm(total=sum(len(grid_cells(cfg, m)) for m in methods), desc="tune", unit="cell")
-    with cell_runner(cfg, ctx, jobs, echo) as run_cells:
+    with cell_runner(cfg, ctx, jobs, context, run_cell, echo) as run_cells:
         for group in ([REFERENCE], methods[1:]):
             # Longest cells first, so the last one to finish is short.
             todo = sorted(((m, c) for m in group for c in grid_cells(cfg, m)),

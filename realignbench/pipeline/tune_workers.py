@@ -21,27 +21,27 @@ Runner = Callable[[Cells, dict[str, float] | None], Iterator[tuple[str, dict[str
 _WORKER: dict[str, Any] = {}
 
 
-def _init(cfg: Config, threads: int, log_dir: str) -> None:
+def _init(cfg: Config, threads: int, log_dir: str, context: Callable, run_cell: Callable
+          ) -> None:
     from realignbench.pipeline.parallel import setup_worker
-    from realignbench.pipeline.tune import context
     cfg, _ = setup_worker(cfg, threads, log_dir)
-    _WORKER.update(cfg=cfg, ctx=context(cfg))
+    _WORKER.update(cfg=cfg, ctx=context(cfg), run_cell=run_cell)
 
 
 def _cell(method: str, cell: dict[str, Any], ref_settings: dict[str, float] | None):
     from realignbench.models.placement import release_memory
-    from realignbench.pipeline.tune import run_cell
     print(f"=== tune cell {method} {cell}", flush=True)
-    row = run_cell(_WORKER["cfg"], _WORKER["ctx"], method, cell, ref_settings)
+    row = _WORKER["run_cell"](_WORKER["cfg"], _WORKER["ctx"], method, cell, ref_settings)
     release_memory()                       # a worker keeps no model between its cells
     return method, row
 
 
 @contextlib.contextmanager
-def cell_runner(cfg: Config, ctx: dict[str, Any], jobs: int,
-                echo: Callable[[str], None] = print) -> Iterator[Runner]:
-    """Yield ``run(cells, ref_settings)``, which yields ``(method, row)`` as cells finish."""
-    from realignbench.pipeline.tune import run_cell
+def cell_runner(cfg: Config, ctx: dict[str, Any], jobs: int, context: Callable,
+                run_cell: Callable, echo: Callable[[str], None] = print) -> Iterator[Runner]:
+    """Yield ``run(cells, ref_settings)``, which yields ``(method, row)`` as cells finish.
+    ``ctx`` is this process's ``context(cfg)``; a worker builds its own; ``run_cell(cfg, ctx,
+    method, cell, ref_settings)`` runs one cell."""
     if jobs <= 1:
         yield lambda cells, ref: ((m, run_cell(cfg, ctx, m, c, ref)) for m, c in cells)
         return
@@ -50,7 +50,7 @@ def cell_runner(cfg: Config, ctx: dict[str, Any], jobs: int,
     log_dir.mkdir(parents=True, exist_ok=True)
     echo(f"tune: {jobs} workers x {threads} thread(s); worker logs in {log_dir}/")
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init, initargs=(cfg, threads, str(log_dir)))
+                               initializer=_init, initargs=(cfg, threads, str(log_dir), context, run_cell))
 
     def run(cells: Cells, ref: dict[str, float] | None):
         pending = {pool.submit(_cell, m, c, ref) for m, c in cells}

@@ -109,6 +109,16 @@ def cmd_docs(args) -> int:
     return 1 if stale else 0
 
 
+def cmd_results(args) -> int:
+    """Copy ``out/<preset>`` into the committed ``results/<preset>`` (reports/results_dir.py)."""
+    from realignbench.reports.results_dir import copy_results
+    src = Path(args.src or Path("out") / args.preset)
+    dst = copy_results(src, Path(args.dst or Path("results") / args.preset))
+    print(f"results: {src}/ -> {dst}/ (every Markdown file re-renders from its JSON); "
+          "commit it, then `make docs` updates the README's results block")
+    return 0
+
+
 def _common(p) -> None:
     p.add_argument("--out", default="out", help="output directory [out]")
     p.add_argument("--expected", default=None, metavar="JSON",
@@ -149,3 +159,9 @@ def register(sub) -> None:
     p.add_argument("--check", action="store_true",
                    help="change nothing; exit 1 if a generated block is stale")
     p.set_defaults(func=cmd_docs)
+    p = sub.add_parser("results", help="copy a finished report directory (out/<preset>) into "
+                                       "the committed results/<preset>, checked to re-render")
+    p.add_argument("--preset", default="smol", help="preset name [smol]")
+    p.add_argument("--src", default=None, help="report directory [out/<preset>]")
+    p.add_argument("--dst", default=None, help="target [results/<preset>]")
+    p.set_defaults(func=cmd_results)

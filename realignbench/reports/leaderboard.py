@@ -220,11 +220,22 @@ def _md(text: str) -> str:
     return escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
+def from_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A board read back from ``leaderboard.json`` (JSON keys are strings; tables are by int)."""
+    return {**data, "tables": {int(k): v for k, v in data["tables"].items()}}
+
+
 def write_leaderboard(board: Mapping[str, Any], out_dir: Path | str) -> list[Path]:
+    """``leaderboard.{html,md}`` and the ``leaderboard.json`` they render from."""
+    import json
+
+    from realignbench.reports.render import json_safe
     out = Path(out_dir)
-    html, md = out / "leaderboard.html", out / "leaderboard.md"
+    html, md, js = out / "leaderboard.html", out / "leaderboard.md", out / "leaderboard.json"
+    atomic_write_text(js, json.dumps(json_safe(board), indent=2, ensure_ascii=False,
+                                     allow_nan=False) + "\n")
     atomic_write_text(html, to_html(board))
     atomic_write_text(md, to_markdown(board))
     log.info("leaderboard -> %s, %s (%d rows, %d missing cells)", html, md, len(board["rows"]),
              len(board["missing"]))
-    return [html, md]
+    return [html, md, js]
