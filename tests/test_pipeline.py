@@ -89,3 +89,30 @@ def test_critical_first_puts_the_most_waited_on_steps_first():
     assert ordered.index("train/old_alignment/s0") < ordered.index("eval_tpa/base")
     assert ordered.index("train/old_alignment/s0") < min(
         i for i, n in enumerate(ordered) if n.startswith("train/trace/"))
+
+
+def test_a_step_that_nothing_else_can_run_beside_gets_the_idle_cores():
+    from realignbench.pipeline.parallel import step_threads
+    assert step_threads(cores=2, base=1, running=[], others_ready=False) == 2      # M_ref first
+    assert step_threads(cores=2, base=1, running=[], others_ready=True) == 1
+    assert step_threads(cores=8, base=2, running=[2, 2], others_ready=False) == 4  # the tail
+    assert step_threads(cores=2, base=1, running=[2], others_ready=False) == 1     # never 0
+
+
+def test_a_step_budget_overrides_model_threads_until_cleared():
+    import torch
+
+    from realignbench.config import load_config
+    from realignbench.threads import apply_threads, set_step_threads
+    before = torch.get_num_threads()
+    cfg = load_config("tiny", ["model.threads=1"])
+    try:
+        set_step_threads(2)
+        apply_threads(cfg)
+        assert torch.get_num_threads() == 2
+        set_step_threads(None)
+        apply_threads(cfg)
+        assert torch.get_num_threads() == 1
+    finally:
+        set_step_threads(None)
+        torch.set_num_threads(before)

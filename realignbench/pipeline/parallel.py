@@ -76,8 +76,19 @@ def _init_worker(cfg, threads: int, log_dir: str, gpus: tuple[str, ...] = ()) ->
     _WORKER.update(steps={s.name: s for s in build_plan(cfg)}, outputs={}, log=log)
 
 
-def _run_step(name: str) -> tuple[str, float]:
-    print(f"=== step {name}", flush=True)
+def step_threads(cores: int, base: int, running: list[int], others_ready: bool) -> int:
+    """Threads for a step about to start: its share (``base``), or — when no other step is
+    ready to use them — every core the running steps leave free (M_ref at the start of the
+    graph, the last steps at its end: the critical path gets the idle workers' cores)."""
+    if others_ready:
+        return base
+    return max(base, cores - sum(running))
+
+
+def _run_step(name: str, threads: int) -> tuple[str, float]:
+    from realignbench.threads import set_step_threads
+    print(f"=== step {name} ({threads} thread(s))", flush=True)
+    set_step_threads(threads)
     t0 = time.perf_counter()
     resolve(name, _WORKER["steps"], _WORKER["outputs"])
     release_memory()                           # a worker keeps no model between its steps
@@ -88,7 +99,8 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
                      echo: Callable[[str], None] = print) -> None:
     """Run ``steps`` (a dependency-closed, plan-ordered list) on ``jobs`` worker processes,
     starting each step as soon as its dependencies are done, those with most dependents first."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // jobs)
     log_dir = Path(cfg.runs_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     echo(f"parallel: {jobs} workers x {threads} thread(s); worker logs in {log_dir}/")
@@ -101,17 +113,20 @@ def execute_parallel(cfg, steps: list[Step], jobs: int, prior: dict[str, float],
                                initargs=(cfg, threads, str(log_dir), tuple(visible_gpus())))
     try:
         while pending or running:
-            for step in [s for s in pending if all(d in done for d in s.deps)]:
+            ready = [s for s in pending if all(d in done for d in s.deps)]
+            for i, step in enumerate(ready):
                 if len(running) >= jobs:
                     break
                 pending.remove(step)
-                running[step.name] = (step, pool.submit(_run_step, step.name))
+                n = step_threads(cores, threads, [t for _, _, t in running.values()],
+                                 others_ready=i + 1 < len(ready))
+                running[step.name] = (step, pool.submit(_run_step, step.name, n), n)
                 left = sum(eta.estimate(s) for s in pending) / jobs
                 echo(f"[{len(done) + len(running)}/{len(steps)}] start {step.name}  "
-                     f"(≲{fmt_seconds(eta.estimate(step))}, then ≲{fmt_seconds(left)} queued; "
+                     f"on {n} thread(s) (≲{fmt_seconds(eta.estimate(step))}, then ≲{fmt_seconds(left)} queued; "
                      f"elapsed {fmt_seconds(time.perf_counter() - started)})")
             time.sleep(0.2)
-            for name, (step, future) in list(running.items()):
+            for name, (step, future, _) in list(running.items()):
                 if not future.done():
                     continue
                 del running[name]
@@ -152,4 +167,4 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
 
 def _drain(running: dict) -> None:
     """Let the other running steps finish (their runs stay resumable) before failing."""
-    wait([future for _, future in running.values()])
+    wait([future for _, future, _ in running.values()])
