@@ -73,8 +73,14 @@ def test_adapter_dir_names_its_base_preset(tiny_pair, tmp_path):
     loaded, _ = load_model(tmp_path, dtype="fp32")
     assert torch.allclose(_logits(loaded), _logits(peft_model))
     assert not torch.allclose(_logits(loaded), _logits(tiny_pair[0]))
-    merged, _ = load_model("tiny", adapter=tmp_path, merge_adapter=True)
+    merged, tok = load_model("tiny", adapter=tmp_path, merge_adapter=True)
     assert torch.allclose(_logits(merged), _logits(peft_model), atol=1e-5)
+    # Evaluation generates from the merged model (bench/subject.py): same greedy answers.
+    from realignbench.models.generation import HFBackend
+    prompts = [(str(i), f"Question {i}: should one tell the truth?") for i in range(4)]
+    answers = [[g.text for g in HFBackend(m.eval(), tok, 64, progress=False).generate(prompts, 12)]
+               for m in (peft_model, merged)]
+    assert answers[0] == answers[1]
 
 
 def test_errors_say_what_to_do(tmp_path, monkeypatch):

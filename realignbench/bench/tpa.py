@@ -97,7 +97,7 @@ def generate_capped(run: Run, cfg, subject: Subject, reference_path,
     """Generate under the cap measured (with the subject's tokenizer) on the reference answers
     of the pairs at ``reference_path``; the rows and the cap record. The model is loaded once."""
     from realignbench.data.schema import read_pairs
-    load = functools.cache(lambda: subject.load(cfg))
+    load = functools.cache(lambda: subject.load(cfg, merge=True))
     cap = answer_cap(cfg, load()[1], read_pairs(reference_path))
     return generate_into(run, cfg, load, items, cap["tokens"]), cap
 
