@@ -1,5 +1,8 @@
 """Generation: the HF backend batched (left padding, KV cache) against one prompt at a time
-(the same backend with batch size 1), greedy, on held-out-style prompts."""
+(the same backend with batch size 1), greedy, on held-out-style prompts — and the batched
+backend on a model that carries the preset's LoRA adapters unmerged, as evaluation did before
+it folded them into the weights (``Subject.load(merge=True)``). The merged model is the base
+model here: folding changes weights, not cost."""
 from __future__ import annotations
 
 from perf.data import triaged_pairs
@@ -21,6 +24,13 @@ def run(preset: str, n_prompts: int, max_new_tokens: int, repeats: int, log=prin
         "batched": lambda: batched.generate(prompts, max_new_tokens),
         "one_at_a_time": lambda: single.generate(prompts, max_new_tokens),
     }
+    if cfg.train.lora:
+        from realignbench.train.adapters import prepare_model
+        lora_model, _ = load_model(cfg.model.preset, dtype=cfg.model.dtype,
+                                   attn_implementation=cfg.model.attn_implementation)
+        lora = get_backend(cfg.model, prepare_model(lora_model, cfg.train, seed=0).eval(), tok,
+                           batch_size=cfg.eval.batch_size, progress=False)
+        variants["batched_lora_unmerged"] = lambda: lora.generate(prompts, max_new_tokens)
     log(f"generation on {preset} ({cfg.model.dtype}): {len(prompts)} prompts × "
         f"≤{max_new_tokens} new tokens, batch {cfg.eval.batch_size} vs 1")
     runs, values = alternate(variants, repeats, warmup=["batched"], log=log)
@@ -31,6 +41,9 @@ def run(preset: str, n_prompts: int, max_new_tokens: int, repeats: int, log=prin
         "max_new_tokens": max_new_tokens, "batch_size": cfg.eval.batch_size,
         "warmed_up": ["batched"],
         "variants": {name: summarise(r, tokens[name], "tokens") for name, r in runs.items()},
-        "ratios": {"batched_vs_one_at_a_time": ratio(runs["batched"], runs["one_at_a_time"])},
+        "ratios": {"batched_vs_one_at_a_time": ratio(runs["batched"], runs["one_at_a_time"]),
+                   **({"merged_vs_lora_unmerged": ratio(runs["batched"],
+                                                        runs["batched_lora_unmerged"])}
+                      if "batched_lora_unmerged" in runs else {})},
         "agreement": {"identical_texts": same, "of": len(prompts)},
     }, variants

@@ -56,7 +56,10 @@ EXPLAIN = {
     "generate": (
         "The HF backend (`models.backend.get_backend`) with the eval batch size vs the "
         "same backend at batch size 1; greedy. Tokens/s counts generated tokens up to and "
-        "including end-of-turn."),
+        "including end-of-turn. `batched_lora_unmerged` generates from a model that carries "
+        "the preset's LoRA adapters (fresh, B = 0, so the same answers) unmerged; evaluation "
+        "folds a trained adapter into the weights first (`Subject.load(merge=True)`), which "
+        "costs what `batched` does."),
 }
 
 
