@@ -54,7 +54,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch==2.13.0 is pinned first so that nothing can pull a multi-GB CUDA build.
 	$(PY) -m pip install -q -c constraints/cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[eval,convert,dev,cluster]'
+	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[eval,convert,dev,cluster,perf]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

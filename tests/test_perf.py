@@ -1,6 +1,7 @@
 """perf/ helpers (alternation, ratios, run-record reading, report), and a --quick smoke run of
 the benchmarks on tiny so the scripts do not rot. The benchmarks themselves are not tests."""
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -47,19 +48,21 @@ def test_e2e_reads_completed_run_records(tmp_path):
         bench_e2e.run(tmp_path)
 
 
+VARIANT = {"repeats": 3, "wall_s": [1.0, 1.1, 1.2], "median_wall_s": 1.1,
+           "samples_per_s": 14.5, "work": 16, "unit": "samples",
+           "median_cpu_per_wall": 1.9, "load1": [0.4, 0.5, 0.6]}
+MACHINE = {"cpu_model": "Test CPU", "cpu_family": "25", "logical_cpus": 2,
+           "cpu_flags": {"avx2": True}, "torch_threads": 2,
+           "torch_interop_threads": 2, "cuda": False, "python": "3.11",
+           "versions": {"torch": "2.x"}, "git_commit": "abc",
+           "loadavg_start": [0.5, 0.5, 0.5], "loadavg_end": [1, 1, 1]}
+
+
 def test_report_marks_a_missed_target():
-    variant = {"repeats": 3, "wall_s": [1.0, 1.1, 1.2], "median_wall_s": 1.1,
-               "samples_per_s": 14.5, "work": 16, "unit": "samples",
-               "median_cpu_per_wall": 1.9, "load1": [0.4, 0.5, 0.6]}
     record = {"benchmark": "impact", "preset": "smol", "command": "python -m perf.run",
-              "elapsed_s": 12.0,
-              "machine": {"cpu_model": "Test CPU", "cpu_family": "25", "logical_cpus": 2,
-                          "cpu_flags": {"avx2": True}, "torch_threads": 2,
-                          "torch_interop_threads": 2, "cuda": False, "python": "3.11",
-                          "versions": {"torch": "2.x"}, "git_commit": "abc",
-                          "loadavg_start": [0.5, 0.5, 0.5], "loadavg_end": [1, 1, 1]},
+              "elapsed_s": 12.0, "machine": MACHINE,
               "result": {"preset": "smol", "dtype": "bf16", "examples": 16,
-                         "variants": {"jvp_batched": variant, "autograd_batch1": variant},
+                         "variants": {"jvp_batched": VARIANT, "autograd_batch1": VARIANT},
                          "ratios": {"jvp_vs_autograd_batch1": {"of_medians": 1.7,
                                                                "median_pairwise": 1.6}},
                          "agreement": {"jvp_vs_autograd_batch1": 2e-6},
@@ -70,6 +73,23 @@ def test_report_marks_a_missed_target():
     text = render([record], "full")
     assert "1.70×" in text and "**MISSED**" in text
     assert "aten::mm" in text and "Test CPU" in text
+
+
+def test_a_comparison_can_have_its_own_target():
+    """The train benchmark: ≥ 4× the authors' loop, but ≥ 1.5× TRL."""
+    from perf.run import _missed
+    result = {"preset": "smol", "dtype": "fp32",
+              "variants": {"ours": VARIANT, "authors_loop": VARIANT, "trl": VARIANT},
+              "ratios": {"ours_vs_authors_loop": {"of_medians": 4.2, "median_pairwise": 4.1},
+                         "ours_vs_trl": {"of_medians": 1.6, "median_pairwise": 1.6}},
+              "target": {"ratio": 4.0, "ratio_by_key": {"ours_vs_trl": 1.5}, "applies": True,
+                         "keys": ["ours_vs_authors_loop", "ours_vs_trl"]}}
+    record = {"benchmark": "train", "preset": "smol", "command": "python -m perf.run",
+              "elapsed_s": 12.0, "machine": MACHINE, "result": result}
+    text = render([record], "full")
+    assert "≥ 4: **met**" in text and "≥ 1.5: **met**" in text and not _missed(result)
+    result["ratios"]["ours_vs_trl"]["of_medians"] = 1.4
+    assert "≥ 1.5: **MISSED**" in render([record], "full") and _missed(result)
 
 
 @pytest.mark.slow
@@ -84,6 +104,10 @@ def test_quick_perf_run_on_tiny(tmp_path):
     train = json.loads((tmp_path / "quick-train-tiny.json").read_text())["result"]
     assert train["agreement"]["max_abs_loss_diff"] < 1e-4
     assert train["agreement"]["adapter_diff_over_update"] < 1e-2
+    assert train["agreement"]["step_losses_trl"][0] == pytest.approx(math.log(2), abs=1e-6)
+    assert train["agreement"]["trl_our_tokens_max_abs_loss_diff"] < 1e-4
+    assert train["agreement"]["trl_our_tokens_adapter_norm_diff_over_update"] < 1e-2
+    assert set(train["ratios"]) == {"ours_vs_authors_loop", "ours_vs_trl"}
     trunk = json.loads((tmp_path / "quick-trunk-tiny.json").read_text())["result"]["agreement"]
     assert trunk["train_trunk_used"] and trunk["train_trunk_hits"] > 0
     assert trunk["tpa_trunk_used"] and trunk["tpa_trunk_hits"] > 0

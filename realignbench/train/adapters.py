@@ -20,22 +20,29 @@ from realignbench.config import TrainConfig
 log = logging.getLogger(__name__)
 
 
-def prepare_model(model: nn.Module, t: TrainConfig, seed: int) -> nn.Module:
-    """Attach fresh LoRA adapters (seeded init) or make every weight trainable."""
-    if not t.lora:
-        model.requires_grad_(True)
-        return model
-    from peft import LoraConfig, get_peft_model
-    torch.manual_seed(seed)
+def lora_config(model: nn.Module, t: TrainConfig):
+    """The peft ``LoraConfig`` of ``train.lora_*`` for ``model`` (also handed to TRL by the
+    training benchmark, so both trainers adapt the same modules of the same layers)."""
+    from peft import LoraConfig
     layers = None
     if t.lora_layers:
         depth = model.config.num_hidden_layers
         if not 0 < t.lora_layers <= depth:
             raise ValueError(f"train.lora_layers={t.lora_layers}: the model has {depth} layers")
         layers = list(range(depth - t.lora_layers, depth))
-    config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
-                        target_modules=list(t.lora_targets), bias="none", task_type="CAUSAL_LM",
-                        layers_to_transform=layers)
+    return LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
+                      target_modules=list(t.lora_targets), bias="none", task_type="CAUSAL_LM",
+                      layers_to_transform=layers)
+
+
+def prepare_model(model: nn.Module, t: TrainConfig, seed: int) -> nn.Module:
+    """Attach fresh LoRA adapters (seeded init) or make every weight trainable."""
+    if not t.lora:
+        model.requires_grad_(True)
+        return model
+    from peft import get_peft_model
+    config = lora_config(model, t)
+    torch.manual_seed(seed)
     return get_peft_model(model, config)
 
 
