@@ -177,7 +177,7 @@ def tune(cfg: Config, echo: Callable[[str], None] = print, jobs: int = 1) -> dic
             "train_size": max(ctx["prepared"].train),
             "validation": {"n_pairs": cfg.data.n_val, "file_hash": file_hash(ctx["prepared"].val)},
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "tuned": {**chosen, **{m: chosen[src] for m, src in inherited.items()}},
+            "tuned": {**chosen, **{m: dict(chosen[src]) for m, src in inherited.items()}},
             "inherited": inherited, "evidence": evidence}
 
 
