@@ -142,9 +142,12 @@ def test_per_sample_terms_are_dpo_and_rdpo_of_each_pairs_margin(_cache):
                          ("naive_dpo", "dpo_gold", "rdpo"))
     for examples in (naive, gold, rdpo):      # θ = θ_ref: Δ = 0, every term is log 2
         terms, _ = _terms(trainer, examples)
+        # Δ is a difference of two fp32 sums over a response's tokens (policy forward vs the
+        # cached reference, computed in batches of different padding): rounding reaches ~2e-5
+        # on this machine's install, so 1e-4 — a wrong β or sign moves Δ by orders more.
         assert torch.allclose(terms.delta, torch.zeros(len(examples), dtype=terms.delta.dtype),
-                              atol=1e-5)
-        assert torch.allclose(terms.main, torch.full_like(terms.main, math.log(2)), atol=1e-5)
+                              atol=1e-4)
+        assert torch.allclose(terms.main, torch.full_like(terms.main, math.log(2)), atol=1e-4)
     perturb_lora(model, std=0.3)              # away from θ_ref: Δ ≠ 0
     t_dpo, _ = _terms(trainer, naive)
     t_rdpo, _ = _terms(trainer, rdpo)
