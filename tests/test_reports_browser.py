@@ -29,7 +29,7 @@ def page_events(tmp_path_factory):
     cfg = load_config("tiny", ["seeds=[0,1]"]).to_dict()
     populate(runs, cfg)
     add_hostile_rows(runs, cfg)
-    html, _ = write_leaderboard(build_leaderboard(load_records(runs), cfg), out)
+    html = write_leaderboard(build_leaderboard(load_records(runs), cfg), out)[0]
     events = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
