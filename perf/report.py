@@ -220,7 +220,22 @@ def _e2e(res: dict) -> list[str]:
         f"Total over recorded runs: {res['total_wall_s']} s (each run's own wall time; runs "
         "skipped as already complete cost ~0; an eval_tpa run's time includes the "
         "eval_likelihood_tpa run it starts, so the total counts those twice; every run in the "
-        "runs directory is listed, superseded ones included).", ""]
+        "runs directory is listed, superseded ones included).", ""] + _e2e_budget(res)
+
+
+def _e2e_budget(res: dict) -> list[str]:
+    budget = res.get("budget_s")
+    lines = []
+    if res.get("span_s") is not None:
+        lines.append(f"Span of the graph (first run's start to last run's end, all workers): "
+                     f"{res['span_s'] / 60:.1f} min.")
+    wall = res.get("reproduce_wall_s")
+    if wall is not None and budget:
+        verdict = "met" if wall <= budget else "**MISSED**"
+        lines.append(f"Clean-clone `make reproduce` wall time, install and prefetch included "
+                     f"(timed by the caller, `--reproduce-wall-s`): {wall / 60:.1f} min against "
+                     f"a budget of {budget / 60:.0f} min: {verdict}.")
+    return lines + [""] if lines else []
 
 
 def render(records: list[dict], mode: str) -> str:

@@ -43,9 +43,21 @@ def test_e2e_reads_completed_run_records(tmp_path):
     assert res["stages"]["train"]["total_wall_s"] == 42.5
     assert [r["name"] for r in res["stages"]["train"]["runs"]] == ["t1", "t2"]
     assert res["total_wall_s"] == 44.0
+    assert res["span_s"] is None                           # no finish times recorded
     (tmp_path / "data" / "d1" / "COMPLETED").write_text("{}")
     with pytest.raises(ValueError, match="d1/COMPLETED"):
         bench_e2e.run(tmp_path)
+
+
+def test_e2e_span_runs_from_first_start_to_last_end(tmp_path):
+    # t1 ran 10:00:00-10:00:30, t2 10:00:20-10:01:00 (in parallel): span 60 s, not 70.
+    for name, wall, end in [("t1", 30.0, "10:00:30"), ("t2", 40.0, "10:01:00")]:
+        (tmp_path / "train" / name).mkdir(parents=True)
+        (tmp_path / "train" / name / "COMPLETED").write_text(json.dumps(
+            {"wall_s": wall, "finished_at": f"2026-12-07T{end}+0000"}))
+    res = bench_e2e.run(tmp_path, reproduce_wall_s=4000.0)
+    assert res["span_s"] == 60.0 and res["total_wall_s"] == 70.0
+    assert res["reproduce_wall_s"] == 4000.0 and res["budget_s"] == 3600
 
 
 VARIANT = {"repeats": 3, "wall_s": [1.0, 1.1, 1.2], "median_wall_s": 1.1,
@@ -117,3 +129,12 @@ def test_quick_perf_run_on_tiny(tmp_path):
     assert gen["agreement"]["identical_texts"] == gen["agreement"]["of"]
     text = docs.read_text()
     assert "## Impact scores — tiny" in text and "no runs yet" in text.lower()
+
+
+def test_e2e_report_states_the_budget_verdict():
+    from perf.report import _e2e_budget
+    res = {"span_s": 3000.0, "reproduce_wall_s": 4000.0, "budget_s": 3600}
+    text = " ".join(_e2e_budget(res))
+    assert "50.0 min" in text and "66.7 min" in text and "**MISSED**" in text
+    assert "met." in " ".join(_e2e_budget({**res, "reproduce_wall_s": 3500.0}))
+    assert _e2e_budget({"span_s": None, "reproduce_wall_s": None, "budget_s": 3600}) == []
