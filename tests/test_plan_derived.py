@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from realignbench.config import ConfigError, load_config
-from realignbench.pipeline.plan import build_plan
+from realignbench.pipeline.plan import M_REF, build_plan, train_cost
 
 BEFORE = json.loads((Path(__file__).parent / "fixtures" / "plan-before-issue-15.json").read_text())
 CASES = {"tiny": ("tiny", []), "smol": ("smol", []), "tiny_seeds01": ("tiny", ["seeds=[0,1]"])}
@@ -48,11 +48,28 @@ def _corrected_tables(name: str, kind: str, tables: set[int], largest: int) -> s
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_plan_has_the_same_steps_kinds_deps_and_costs_as_before(case):
-    _, plan = _plan(case)
+    cfg, plan = _plan(case)
     now = {s.name: [s.kind, list(s.deps), s.cost] for s in plan}
     before = {name: [kind, deps, cost] for name, kind, deps, _, cost in BEFORE[case]}
     before["base"][2] = 0.0     # issue 18: the base step only names the model (no ETA)
+    for name, row in before.items():
+        if row[0] == "train":   # issue 17: pairs x the run's (tuned) epochs, not pairs
+            method, pairs = name.split("/")[1], row[2]
+            if method == M_REF:
+                assert pairs == 3 * cfg.data.train_sizes[-1]
+                pairs = cfg.data.train_sizes[-1]
+            row[2] = train_cost(cfg, method, pairs)
     assert now == before
+
+
+def test_train_cost_follows_the_tuned_epochs():
+    cfg = load_config("smol", [])
+    assert train_cost(cfg, "trace", 96) == 96 * cfg.train_for("trace").epochs
+    assert train_cost(cfg, "naive_dpo", 96) == 96 * cfg.train_for("naive_dpo").epochs
+    opts = cfg.method_options(M_REF)
+    assert train_cost(cfg, M_REF, 96) == 96 * (opts.sft_epochs + opts.dpo_epochs)
+    longer = load_config("smol", ["tuned.trace.epochs=2.0"])
+    assert train_cost(longer, "trace", 96) == 192
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -24,13 +24,14 @@ from realignbench.registry import METHODS
 M_REF = "old_alignment"          # the π_old-aligned model every other method starts from
 DEFERRED_KINDS = ("eval_capability", "eval_asr")
 
-# Seconds per unit cost (train: per pair) by model preset, for the first ETA; replaced by this
-# pipeline's own measurements as soon as a step of the kind has run.
+# Seconds per unit cost (train: per pair and epoch, `train_cost`) by model preset, for the first
+# ETA; replaced by this pipeline's own measurements as soon as a step of the kind has run.
 PRIOR = {
-    # one thread per worker, medians of the 2026-11-30 smol reproduce (train: 3 s per pair)
-    "smol": {"data": 5, "judge_validation": 60, "train": 3.0, "eval_tpa": 85, "eval_capability": 100,
+    # one thread per worker, medians of the 2026-11-30 smol reproduce (train: 3 s per pair at
+    # 3 epochs; M_ref 7.8 min for 96 pairs x 5 epochs)
+    "smol": {"data": 5, "judge_validation": 60, "train": 1.0, "eval_tpa": 85, "eval_capability": 100,
              "eval_asr": 50, "human_eval": 10},
-    "tiny": {"data": 2, "judge_validation": 20, "train": 0.05, "eval_tpa": 5, "eval_capability": 10,
+    "tiny": {"data": 2, "judge_validation": 20, "train": 0.017, "eval_tpa": 5, "eval_capability": 10,
              "eval_asr": 3, "human_eval": 2},
     # ESTIMATES for a 7-9B model on one A100/H100-class GPU at the paper presets' settings, not
     # measured here; README "GPU environment" states the throughputs and shows the arithmetic:
@@ -40,7 +41,7 @@ PRIOR = {
     "7-9b": {
         "data": 42000,            # LLM triage: <= 2 x 83.4k PKU pairs = 167k calls / 4 per s
         "judge_validation": 500,  # ~2,000 judge calls / 4 per s
-        "train": 0.26,            # per pair: 2 x 256 tokens / 2,000 tokens/s
+        "train": 0.26,            # per pair and epoch: 2 x 256 tokens / 2,000 tokens/s
         "eval_tpa": 960,          # 2,000 x 256 generated (286 s) + likelihood TPA 2,000 x 2 x 256
                                   # scored (171 s) + 2,000 judge calls (500 s)
         "eval_capability": 1820,  # ~9.8 M scored tokens (1,633 s) + GSM8K 1,319 x 256 generated
@@ -58,6 +59,15 @@ def prior_for(model_preset: str) -> dict[str, float] | None:
     directory), whose ETAs start once a step of each kind has run (never another scale's)."""
     scale = SCALE.get(model_preset)
     return PRIOR[scale] if scale else None
+
+
+def train_cost(cfg, method: str, pairs: int) -> float:
+    """A training run's ETA units: pairs x epochs (the method's tuned epochs; M_ref's SFT and
+    DPO phases both count), so that a plan follows `make tune`'s choices."""
+    if method == M_REF:
+        opts = cfg.method_options(M_REF)
+        return pairs * (opts.sft_epochs + opts.dpo_epochs)
+    return pairs * cfg.train_for(method).epochs
 
 
 def training_order(models: list[Model], largest: int) -> list[Model]:
@@ -114,7 +124,8 @@ def build_plan(cfg, tables_dir: Path | None = None) -> list[Step]:
         steps.append(Step(mref_step, "train",
                           lambda out, s=seed: stages.train(cfg, out, M_REF, largest, 0.0, s,
                                                            ref="base"),
-                          deps=("data", "base"), tables=frozenset(from_mref), cost=3 * largest))
+                          deps=("data", "base"), tables=frozenset(from_mref),
+                          cost=train_cost(cfg, M_REF, largest)))
         if mref in demand.models:
             steps += _model_steps(cfg, demand, f"{M_REF}/s{seed}", mref, seed, mref_step)
         for model in runs:
@@ -124,7 +135,7 @@ def build_plan(cfg, tables_dir: Path | None = None) -> list[Step]:
                               lambda out, m=method, n=size, p=noise, s=seed:
                               stages.train(cfg, out, m, n, p, s, ref=f"train/{M_REF}/s{s}"),
                               deps=("data", mref_step), tables=frozenset(demand.models[model]),
-                              cost=size))
+                              cost=train_cost(cfg, method, size)))
             steps += _model_steps(cfg, demand, _tag(model, seed), model, seed, train_step)
         if demand.human:
             human_deps = tuple(f"eval_tpa/{_tag((m, largest, 0.0), seed)}"
