@@ -61,5 +61,11 @@ def test_trl_on_our_tokens_reproduces_our_trainer(tiny_trl):
     assert len(trl_losses) == len(our_losses) == 2
     assert our_losses[1] < our_losses[0]                     # the second step is not trivial
     assert trl_losses == pytest.approx(our_losses, abs=1e-5)
+    # The adapters test the update rule (lr, Adam's betas and eps, clipping, schedule): a wrong
+    # one moves every element. Adam moves each element by about lr * sign(g) at first, so an
+    # element whose gradient is at rounding level can go the other way in one implementation
+    # (seen: 3 of 57,344 elements, 4-7e-4 apart, on this install): allow a handful of those.
+    diffs = torch.cat([(our_state[n] - trl_state[n]).abs().flatten() for n in our_state])
+    assert int((diffs > 1e-4).sum()) <= max(4, diffs.numel() // 1000)
     moved = _norm(our_state[n] - wb.initial[n] for n in our_state)
-    assert _norm(our_state[n] - trl_state[n] for n in our_state) / moved < 1e-3
+    assert _norm(our_state[n] - trl_state[n] for n in our_state) / moved < 1e-2
