@@ -135,9 +135,10 @@ gpu-check:
 
 # Benchmarks of the fast paths vs the straightforward ones (issue 10): perf/results/*.json and
 # docs/performance.md. Takes /tmp/realignbench-cpu.lock itself per benchmark (do not wrap it in
-# flock). QUICK=1: a smoke run on tiny.
+# flock). QUICK=1: a smoke run on tiny. PERF_ARGS= passes options on, e.g. the e2e section's
+# PERF_ARGS="--runs-dir /tmp/clone/runs --reproduce-wall-s 3194" (a timed clean-clone reproduce).
 perf: install prefetch
-	$(PY) -m perf.run $(if $(QUICK),--quick)
+	$(PY) -m perf.run $(if $(QUICK),--quick) $(PERF_ARGS)
 
 # Rewrite the generated blocks of README.md (a summary of results/smol/) and docs/data.md
 # (category mixes from the generator and label triage; no model). tests/test_generated_docs.py
