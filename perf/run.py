@@ -65,7 +65,8 @@ def run_one(bench: str, preset: str, kwargs: dict, args) -> dict:
     from perf.profiling import top_ops
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     if bench == "e2e":
-        return {"benchmark": bench, "started_at": started, "result": bench_e2e.run(args.runs_dir, args.reproduce_wall_s)}
+        return {"benchmark": bench, "started_at": started,
+                "result": bench_e2e.run(args.runs_dir, args.reproduce_wall_s)}
     machine = machine_info()
     start = time.perf_counter()
     if bench == "impact":
