@@ -58,6 +58,17 @@ def test_every_table_renders_in_every_format(world, number, tmp_path):
             assert c["runs"] and all(Path(r).is_dir() for r in c["runs"])
 
 
+@pytest.mark.parametrize("number,row,column", [(1, "mref_loop", "ours"), (3, "old_alignment", None),
+                                               (6, "old_alignment", None), (7, "old_alignment", "tpa")])
+def test_m_ref_cells_read_every_seed(world, number, row, column):
+    # M_ref is trained once per seed, like every method (the base model alone is seedless).
+    cfg, recs = world
+    table = build_table(load_spec(number, cfg), recs, cfg)
+    cells = [c for c in table["cells"] if c["row"] == row and column in (None, c["column"])
+             and c["status"] == "ok" and not c.get("diff")]
+    assert cells and all(c["seeds"] == SEEDS and len(c["runs"]) == 3 for c in cells)
+
+
 def test_multi_seed_cell_without_samples_is_mean_with_t_interval_across_seeds(world):
     cfg, recs = world
     table = build_table(load_spec(5, cfg), recs, cfg)

@@ -56,6 +56,7 @@ def table_demand(cfg, tables_dir: Path | None = None) -> Demand:
                 shown = [(m, largest, 0.0) for m in cfg.eval.human_methods]
             elif stage in MODEL_STAGES and "method" in subject:
                 shown = _models(subject, largest, need["cells"][0])
+                _check_seeded(shown, subject, need["cells"][0])
             for model in shown:
                 models.setdefault(model, set()).add(n)
                 if stage in SAFETY_STAGES:
@@ -80,6 +81,15 @@ def _models(subject: dict[str, Any], largest: int, where: str) -> list[Model]:
     noises = _values(subject.get("noise", 0.0))
     return [(m, 0 if m == BASE else int(largest if n is None else n), float(p))
             for m, n, p in itertools.product(methods, sizes, noises)]
+
+
+def _check_seeded(shown: list[Model], subject: dict[str, Any], where: str) -> None:
+    """A trained model exists once per seed, so a cell reading one must read each seed's run
+    (``seeds: each``); ``seeds: one`` would match several runs as soon as there are two seeds."""
+    trained = sorted({m for m, _, _ in shown if m != BASE})
+    if trained and "seed" not in subject:
+        raise ValueError(f"{where}: {', '.join(trained)} is trained once per seed; the cell "
+                         f"must read every seed (seeds: each), not seeds: one")
 
 
 def _values(value: Any) -> list[Any]:
