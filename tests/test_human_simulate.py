@@ -99,13 +99,14 @@ def test_cli_export_simulate_and_ingest(tmp_path, capsys):
     (tmp_path / "ann.json").write_text(json.dumps(ann))
     assert main(["human", "ingest", "--triplets", str(tmp_path / "study" / "triplets.json"),
                  "--keys", str(tmp_path / "study" / "keys.json"),
-                 "--annotations", str(tmp_path / "ann.json"), *common]) == 0
+                 "--annotations", str(tmp_path / "ann.json"), "--train-seed", "2", *common]) == 0
     out = capsys.readouterr().out
     assert "1 human annotator." in out and "win/trace_vs_u2a" in out
     (human_run,) = (tmp_path / "runs" / "human_eval").glob("tiny-human-*")
     res = json.loads((human_run / "results.json").read_text())
     assert res["provenance"]["simulated"] is False and "SIMULATED" not in res["caption"]
-    assert res["provenance"]["judge"] == "human-panel(n=1)" and res["subject"]["seed"] == 5
+    assert res["provenance"]["judge"] == "human-panel(n=1)" and res["provenance"]["shuffle_seed"] == 5
+    assert res["subject"]["seed"] == 2          # the compared models' training seed
     (tmp_path / "bad.json").write_text(json.dumps([{**ann[0], "choice": 9}]))
     assert main(["human", "ingest", "--triplets", str(tmp_path / "study" / "triplets.json"),
                  "--keys", str(tmp_path / "study" / "keys.json"),

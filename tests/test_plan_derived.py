@@ -125,14 +125,18 @@ def test_a_table_row_naming_an_unknown_method_is_an_error_naming_table_and_row(t
         build_plan(load_config("tiny"), tables_dir=tmp_path)
 
 
-def test_a_trained_model_read_with_seeds_one_is_an_error_naming_table_and_row(tmp_path):
-    # M_ref is trained once per seed: a `seeds: one` cell finds one run with one seed and
-    # refuses to render (three matches) as soon as seeds=[0,1,2].
+@pytest.mark.parametrize("stage,metric,shown", [("eval_tpa", "tpa", "old_alignment"),
+                                                ("human_eval", "win/trace_vs_u2a", "dpo_gold")])
+def test_a_per_seed_model_read_with_seeds_one_is_an_error_naming_table_and_row(
+        tmp_path, stage, metric, shown):
+    # M_ref and the human panel exist once per seed: a `seeds: one` cell finds one run per seed
+    # and refuses to render (three matches) as soon as seeds=[0,1,2].
     (tmp_path / "table-9.yaml").write_text(
         "table: 9\ntitle: t\n"
-        "defaults: {stage: eval_tpa, metric: tpa, seeds: one}\n"
-        "rows: [{id: base, subject: {method: base}}, {id: mref, subject: {method: old_alignment}}]\n"
+        f"defaults: {{stage: eval_tpa, metric: tpa, seeds: one}}\n"
+        "rows: [{id: base, subject: {method: base}},\n"
+        f"       {{id: mref, stage: {stage}, metric: '{metric}', subject: {{method: old_alignment}}}}]\n"
         "columns: [{id: tpa}]\n")
-    with pytest.raises(ValueError, match="table 9 row mref column tpa: old_alignment is trained "
+    with pytest.raises(ValueError, match=f"table 9 row mref column tpa: {shown}.* (is|are) trained "
                                          "once per seed"):
         build_plan(load_config("tiny"), tables_dir=tmp_path)

@@ -56,7 +56,7 @@ def table_demand(cfg, tables_dir: Path | None = None) -> Demand:
                 shown = [(m, largest, 0.0) for m in cfg.eval.human_methods]
             elif stage in MODEL_STAGES and "method" in subject:
                 shown = _models(subject, largest, need["cells"][0])
-                _check_seeded(shown, subject, need["cells"][0])
+            _check_seeded(shown, subject, need["cells"][0])
             for model in shown:
                 models.setdefault(model, set()).add(n)
                 if stage in SAFETY_STAGES:
@@ -88,7 +88,8 @@ def _check_seeded(shown: list[Model], subject: dict[str, Any], where: str) -> No
     (``seeds: each``); ``seeds: one`` would match several runs as soon as there are two seeds."""
     trained = sorted({m for m, _, _ in shown if m != BASE})
     if trained and "seed" not in subject:
-        raise ValueError(f"{where}: {', '.join(trained)} is trained once per seed; the cell "
+        raise ValueError(f"{where}: {', '.join(trained)} {'is' if len(trained) == 1 else 'are'} "
+                         f"trained once per seed; the cell "
                          f"must read every seed (seeds: each), not seeds: one")
 
 

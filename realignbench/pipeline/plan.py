@@ -141,7 +141,8 @@ def build_plan(cfg, tables_dir: Path | None = None) -> list[Step]:
             human_deps = tuple(f"eval_tpa/{_tag((m, largest, 0.0), seed)}"
                                for m in cfg.eval.human_methods)
             steps.append(Step(f"human_eval/s{seed}", "human_eval",
-                              lambda out, d=human_deps: stages.human_eval(cfg, out, d),
+                              lambda out, d=human_deps, s=seed:
+                              stages.human_eval(cfg, out, d, s),
                               deps=("data", *human_deps), tables=demand.human))
     return _deferred_last(steps)
 

@@ -66,10 +66,10 @@ def eval_asr(cfg, out, dep: str, spec: dict[str, Any]):
     return asr_stage(cfg, subject(cfg, out, dep, spec), prepared=out["data"], judge=judge(cfg))
 
 
-def human_eval(cfg, out, tpa_steps: tuple[str, ...]):
-    """The simulated panel over the DPO-Gold / TRACE / U2A generations of the TPA runs."""
+def human_eval(cfg, out, tpa_steps: tuple[str, ...], seed: int):
+    """The simulated panel over the DPO-Gold / TRACE / U2A generations of one seed's TPA runs."""
     from realignbench.bench.human.stage import simulated_human_eval_stage, tpa_generations
     prepared = out["data"]
     generations = tpa_generations([out[step] for step in tpa_steps])
     return simulated_human_eval_stage(cfg, generations, prepared.policy_new.text,
-                                      policy_id=prepared.policy_new.key)
+                                      policy_id=prepared.policy_new.key, train_seed=seed)

@@ -69,7 +69,7 @@ def _cmd_ingest(args) -> int:
     from realignbench.bench.human.stage import human_eval_stage
     cfg = config_from_args(args)
     _print_summary(human_eval_stage(cfg, args.triplets, args.keys, args.annotations,
-                                    force=args.force))
+                                    force=args.force, train_seed=args.train_seed))
     return 0
 
 
@@ -79,7 +79,8 @@ def _cmd_simulate(args) -> int:
     gens = _gen_map(args.gen)
     cfg.eval.human_methods = list(gens)
     policy_id, text = _policy(args, cfg)
-    _print_summary(simulated_human_eval_stage(cfg, gens, text, policy_id, force=args.force))
+    _print_summary(simulated_human_eval_stage(cfg, gens, text, policy_id, force=args.force,
+                                              train_seed=args.train_seed))
     return 0
 
 
@@ -112,6 +113,8 @@ def register(sub) -> None:
     p.add_argument("--annotations", nargs="+", required=True, metavar="FILE",
                    help="the page's JSON/CSV exports (one or more annotators)")
     p.add_argument("--force", action="store_true", help="recompute even if a run exists")
+    p.add_argument("--train-seed", type=int, help="training seed of the compared models, "
+                   "the record's subject seed [first of seeds]")
     add_config_args(p)
     p.set_defaults(func=_cmd_ingest)
 
@@ -120,6 +123,8 @@ def register(sub) -> None:
     p.add_argument("--gen", action="append", metavar="METHOD=PATH",
                    help="a method's judged generations (prompt_id, prompt, text, compliant)")
     p.add_argument("--force", action="store_true", help="recompute even if a run exists")
+    p.add_argument("--train-seed", type=int, help="training seed of the compared models, "
+                   "the record's subject seed [first of seeds]")
     _add_policy_args(p)
     add_config_args(p)
     p.set_defaults(func=_cmd_simulate)

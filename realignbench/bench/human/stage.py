@@ -62,12 +62,12 @@ def caption(keys: StudyKeys, counts: dict, panel: PanelSpec | None) -> str:
 
 
 def _record(cfg, study: Study, keys: StudyKeys, annotations: Sequence[Annotation],
-            panel: PanelSpec | None) -> dict:
+            panel: PanelSpec | None, train_seed: int) -> dict:
     summary = summarize(study, keys, annotations, cfg.eval.n_bootstrap, cfg.eval.human_seed)
     judge = panel.judge_id if panel else f"human-panel(n={summary['annotators']['n_annotators']})"
     return {
         "subject": {"methods": keys.methods, "baseline": keys.baseline, "preset": cfg.preset,
-                    "seed": keys.seed, "shift": cfg.data.shift, "benchmark": cfg.data.benchmark,
+                    "seed": train_seed, "shift": cfg.data.shift, "benchmark": cfg.data.benchmark,
                     "study_id": study.study_id, "policy": study.policy_id},
         **summary,
         "provenance": {"simulated": panel is not None, "judge": judge,
@@ -84,21 +84,30 @@ def _samples(annotations: Sequence[Annotation], keys: StudyKeys, simulated: bool
 
 def human_eval_stage(cfg, triplets: Path | str, keys_path: Path | str,
                      annotation_files: Sequence[Path | str], runs_dir: Path | str | None = None,
-                     force: bool = False) -> Run:
-    """Validate real annotators' files against the study and write the human_eval record."""
+                     force: bool = False, train_seed: int | None = None) -> Run:
+    """Validate real annotators' files against the study and write the human_eval record.
+
+    ``train_seed`` (default: the config's first seed) is the training seed of the models whose
+    answers the study compares: the record's subject seed, as for every trained model's record
+    (the shuffle seed is in keys.json and the provenance)."""
+    train_seed = _train_seed(cfg, train_seed)
     study = read_study(triplets)
     keys = read_keys(keys_path, study)
     annotations = load_annotations(annotation_files, study)    # fail before any run dir exists
 
     def work(run: Run) -> None:
         run.write_samples(_samples(annotations, keys, simulated=False))
-        run.write_results(_record(cfg, study, keys, annotations, panel=None))
+        run.write_results(_record(cfg, study, keys, annotations, None, train_seed))
 
     inputs = {"triplets": Path(triplets), "keys": Path(keys_path),
-              "annotations": [Path(p) for p in annotation_files]}
+              "annotations": [Path(p) for p in annotation_files], "train_seed": train_seed}
     return run_stage("human_eval", f"{cfg.preset}-human", portable_config(cfg.to_dict()), inputs,
                      work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
+
+
+def _train_seed(cfg, train_seed: int | None) -> int:
+    return int(train_seed if train_seed is not None else (list(cfg.seeds) or [0])[0])
 
 
 def tpa_generations(tpa_runs: Sequence[Run]) -> dict[str, Path]:
@@ -122,12 +131,14 @@ def tpa_generations(tpa_runs: Sequence[Run]) -> dict[str, Path]:
 
 def simulated_human_eval_stage(cfg, generations: Mapping[str, Path | str], policy_text: str,
                                policy_id: str = "", runs_dir: Path | str | None = None,
-                               force: bool = False) -> Run:
+                               force: bool = False, train_seed: int | None = None) -> Run:
     """Blind the methods' generations, let a simulated panel pick, ingest it like real files.
 
     Each generation row must carry the policy oracle's verdict (``compliant`` or
     ``verdict.compliant``); the record, samples and caption all say "simulated".
+    ``train_seed`` as for ``human_eval_stage``: the pipeline runs one panel per training seed.
     """
+    train_seed = _train_seed(cfg, train_seed)
     ev = cfg.eval
     paths = {m: Path(generations[m]) for m in ev.human_methods if m in generations}
     if len(paths) != len(ev.human_methods):
@@ -149,11 +160,11 @@ def simulated_human_eval_stage(cfg, generations: Mapping[str, Path | str], polic
         annotations = validate([(f"simulated panel: row {i}", r) for i, r in
                                 enumerate(rows, 1)], study)
         run.write_samples(_samples(annotations, keys, simulated=True))
-        run.write_results(_record(cfg, study, keys, annotations, panel))
+        run.write_results(_record(cfg, study, keys, annotations, panel, train_seed))
         log.info("human_eval: %s", run.results()["caption"])
 
     inputs = {"generations": paths, "policy_text_sha256": content_hash(policy_text),
-              "panel": panel.judge_id}
+              "panel": panel.judge_id, "train_seed": train_seed}
     return run_stage("human_eval", f"{cfg.preset}-simulated", portable_config(cfg.to_dict()),
                      inputs, work,
                      runs_dir=runs_dir or cfg.runs_dir, force=force)
