@@ -93,6 +93,22 @@ def test_all_three_outcomes_from_paired_records(tmp_path):
                if c["id"] != "kl_preserves_capability")
 
 
+def test_every_generated_side_shows_its_degenerate_answers(tmp_path):
+    def values(stage, subject, metric):
+        if metric == "degeneration/loop":
+            return 0.25 if subject.get("method") == "trace" else 0.0
+        return default_value(stage, subject, metric)
+    claims, result = _claims(tmp_path, [0, 1, 2], values)
+    part = claims["trace_beats_naive_every_size"]["parts"][0]
+    assert part["a_degeneration"]["loop"] == pytest.approx(0.25)
+    assert part["b_degeneration"]["loop"] == 0.0 and set(part["a_degeneration"]) == {
+        "unfinished", "loop", "no_stance"}
+    capability = claims["kl_preserves_capability"]["parts"][0]
+    assert capability["a_degeneration"] is None          # not read from generated answers
+    md = write_claims(result, tmp_path / "out")[0].read_text()
+    assert "loops 25.0%" in md and "loops 0.0%" in md
+
+
 def test_one_seed_uses_the_exact_mcnemar_test(tmp_path):
     claims, _ = _claims(tmp_path, [0])
     part = claims["trace_beats_naive_every_size"]["parts"][0]

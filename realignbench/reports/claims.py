@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,6 +36,10 @@ log = logging.getLogger("realignbench")
 CLAIMS_PATH = Path(__file__).parent / "claims.yaml"
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_EVALUATED = "not evaluated"
+# A side read from generated answers also reports how many of them degenerated (issue 16: loops
+# and answers that never end are shown beside the verdict, not averaged away).
+GENERATION_STAGES = ("eval_tpa", "eval_asr")
+DEGENERATION = ("unfinished", "loop", "no_stance")
 
 
 def decide(lo: float, hi: float, relation: str, margin: float = 0.0,
@@ -82,6 +86,7 @@ class Side:
     label: str
     value: CellValue
     scale: float
+    degeneration: dict[str, float] | None = None
 
 
 def _rows(spec: TableSpec, ref: Any) -> list[Axis]:
@@ -109,8 +114,13 @@ def _side(ref: Mapping[str, Any], row: Axis | None, specs, records, cfg, where) 
         raise SpecError(f"{where}: table {ref['table']} has no column {ref['column']!r}")
     query, show = spec.cell(row, col)
     at = f"{where} (table {spec.number}, row {row.id!r}, column {col.id!r})"
-    value = resolve(query, records, list(cfg.get("seeds") or []), at)
-    return Side(f"{col.label} @ {row.label}", value, show.get("scale", 1))
+    seeds = list(cfg.get("seeds") or [])
+    value = resolve(query, records, seeds, at)
+    degeneration = None
+    if query.stage in GENERATION_STAGES:
+        degeneration = {k: resolve(replace(query, metric=f"degeneration/{k}"), records, seeds,
+                                   at).value for k in DEGENERATION}
+    return Side(f"{col.label} @ {row.label}", value, show.get("scale", 1), degeneration)
 
 
 def evaluate_claim(claim: Mapping[str, Any], records: RecordSet, cfg: Mapping[str, Any],
@@ -144,6 +154,8 @@ def evaluate_claim(claim: Mapping[str, Any], records: RecordSet, cfg: Mapping[st
             parts_out.append({"a": a.label, "b": b.label, "relation": part["relation"],
                               "a_value": a.value.value, "b_value": b.value.value,
                               "a_ci": list(a.value.ci), "b_ci": list(b.value.ci),
+                              "a_degeneration": a.degeneration,
+                              "b_degeneration": b.degeneration,
                               "diff": d.value, "diff_ci": list(d.ci), "ci_kind": d.ci_kind,
                               **d.stats, "n": d.n, "seeds": d.seeds or a.value.seeds,
                               "scale": a.scale, "margin": margin, "verdict": v,
@@ -238,6 +250,14 @@ def _stats_cell(p: dict[str, Any]) -> str:
     return "; ".join(bits)
 
 
+def _degenerate(p: dict[str, Any], side: str) -> str:
+    deg = p.get(f"{side}_degeneration")
+    if not deg:
+        return ""
+    return (f" (answers unfinished {_pt(deg['unfinished'], 100)}%, loops "
+            f"{_pt(deg['loop'], 100)}%, no stance {_pt(deg['no_stance'], 100)}%)")
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     lines = ["# Claims of the paper, checked against this run", "",
              "Numbers in percentage points (×100); the paper's numbers come from a different "
@@ -253,8 +273,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                 ours, diff, test = f"not evaluated: {p['reason']}", "", ""
             else:
                 s = p["scale"]
-                ours = (f"{p['a']} = {_pt(p['a_value'], s)} {p['relation']} "
-                        f"{p['b']} = {_pt(p['b_value'], s)}")
+                ours = (f"{p['a']} = {_pt(p['a_value'], s)}{_degenerate(p, 'a')} "
+                        f"{p['relation']} {p['b']} = {_pt(p['b_value'], s)}{_degenerate(p, 'b')}")
                 diff = (f"{_pt(p['diff'], s, True)} [{_pt(p['diff_ci'][0], s, True)}, "
                         f"{_pt(p['diff_ci'][1], s, True)}] → {p['verdict']} ({p['reason']})")
                 test = _stats_cell(p)
