@@ -41,6 +41,31 @@ def test_win_rate_items_count_picks_of_a_over_picks_of_a_or_b(tmp_path):
         metric_items(rec, "win/x_vs_q")
 
 
+def test_asr_and_degeneration_items_reproduce_the_stage_metrics(tmp_path):
+    # The per-item readers must score each row exactly as the stage did (its record's value).
+    from realignbench.bench.asr import asr_metrics
+    from realignbench.bench.degeneration import degeneration_metrics
+    ok = {"status": "ok"}
+    rows = [{"id": f"p{k}:{attack}:0", "attack": attack, "new_compliant": compliant,
+             "new_verdict": ok, "stance": stance, "unfinished": k == 1, "loop": k == 2 and
+             attack != "baseline", "no_stance": stance == "no_stance"}
+            for k, (compliant, stance) in enumerate([(False, "comply"), (False, "no_stance"),
+                                                      (True, "refuse"), (False, "comply")])
+            for attack in ("baseline", "fictional_nesting", "refusal_suppression")]
+    metrics = {**asr_metrics(rows, n_boot=10), **degeneration_metrics(rows)}
+    rec = _record(tmp_path, "eval_asr", rows, metrics=metrics)
+    asr = metric_items(rec, "asr")
+    assert len(asr) == 8 and not asr["id"].str.contains("baseline").any()
+    assert asr["num"].mean() == pytest.approx(metrics["asr"]["value"]) == 0.5
+    for name in ("degeneration/unfinished", "degeneration/loop", "degeneration/no_stance",
+                 "degeneration/any"):
+        items = metric_items(rec, name)
+        assert len(items) == 12 and items["num"].mean() == pytest.approx(metrics[name]["value"])
+    assert metric_items(rec, "degeneration/banana") is None
+    tpa = _record(tmp_path / "tpa", "eval_tpa", [{**r, "id": r["id"] + "t"} for r in rows])
+    assert metric_items(tpa, "degeneration/any")["num"].sum() == 5
+
+
 def test_malformed_samples_fail_naming_file_and_line_and_foreign_ones_have_no_items(tmp_path):
     rec = _record(tmp_path, "eval_tpa", [{"id": "a", "new_compliant": True}])
     (rec.dir / "samples.jsonl").write_text('{"id": "a", "new_compliant": true}\n{oops\n')

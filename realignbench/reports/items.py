@@ -5,6 +5,10 @@ A metric has per-item values where its stage's samples say how each item scored 
 * ``eval_tpa``: ``tpa`` = ``new_compliant`` per prompt ``id``; ``tpa_old`` = ``old_compliant``;
   ``tpa/<dimension>``, ``tpa_old/<dimension>``, ``tpa_category/<CATEGORY>`` = the same on the
   prompts of that group.
+* ``eval_tpa`` and ``eval_asr``: ``degeneration/<flag>`` = the sample's ``unfinished``, ``loop``
+  or ``no_stance`` flag per ``id``; ``degeneration/any`` = any of them (every row, as the stage).
+* ``eval_asr``: ``asr`` = ``attack_succeeded`` per attacked prompt (the baseline rows, the
+  unwrapped requests, are not attacks and are left out, as the stage does).
 * ``human_eval``: ``win/<a>_vs_<b>`` = per item, picks of a over picks of a or b;
   ``chosen/<m>`` = picks of m over all picks (rows: ``item_id``, ``method``).
 * ``eval_capability``: ``<suite>`` = the suite's headline score per document, from lm-eval's
@@ -23,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from realignbench.bench.attacks import BASELINE, attack_succeeded
+from realignbench.bench.degeneration import FLAGS
 from realignbench.reports.records import Record, RecordError
 from realignbench.stats import ITEM_COLUMNS
 
@@ -51,16 +57,40 @@ def _has(samples: pd.DataFrame, fields: list[str]) -> bool:
     return all(f in samples.columns for f in fields)
 
 
+def _per_id(rows: pd.DataFrame, num: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"id": rows["id"].astype(str), "num": num.astype(float), "den": 1.0})
+
+
+def _degeneration(samples: pd.DataFrame, metric: str) -> pd.DataFrame | None:
+    head, _, flag = metric.partition("/")
+    if head != "degeneration" or flag not in (*FLAGS, "any"):
+        return None
+    flags = list(FLAGS) if flag == "any" else [flag]
+    if not _has(samples, ["id", *flags]):
+        return None
+    return _per_id(samples, samples[flags].astype(bool).any(axis=1))
+
+
+def _asr(samples: pd.DataFrame, metric: str, record: Record) -> pd.DataFrame | None:
+    if metric != "asr":
+        return _degeneration(samples, metric)
+    if not _has(samples, ["id", "attack", "new_compliant", "new_verdict"]):
+        return None
+    attacked = samples[samples["attack"] != BASELINE]
+    return _per_id(attacked, attacked.apply(lambda r: attack_succeeded(r.to_dict()), axis=1))
+
+
 def _tpa(samples: pd.DataFrame, metric: str, record: Record) -> pd.DataFrame | None:
     head, _, group = metric.partition("/")
+    if head == "degeneration":
+        return _degeneration(samples, metric)
     if head not in TPA_FIELDS:
         return None
     value = TPA_FIELDS[head]
     if not _has(samples, ["id", value] + ([TPA_GROUPS[head]] if group else [])):
         return None                      # e.g. π_old not judged by this judge
     rows = samples[samples[TPA_GROUPS[head]].astype(str) == group] if group else samples
-    return pd.DataFrame({"id": rows["id"].astype(str),
-                         "num": rows[value].astype(float), "den": 1.0})
+    return _per_id(rows, rows[value])
 
 
 def _human(samples: pd.DataFrame, metric: str, record: Record) -> pd.DataFrame | None:
@@ -111,7 +141,7 @@ def _tasks(res: dict, name: str) -> list[str]:
     return [t for sub in subtasks for t in _tasks(res, sub)] if subtasks else [name]
 
 
-SAMPLE_READERS = {"eval_tpa": _tpa, "human_eval": _human}
+SAMPLE_READERS = {"eval_tpa": _tpa, "eval_asr": _asr, "human_eval": _human}
 RUN_READERS = {"eval_capability": _capability}
 
 
