@@ -12,7 +12,7 @@ from realignbench.reports.claims import evaluate_claims, write_claims
 from realignbench.reports.leaderboard import build_leaderboard, write_leaderboard
 from realignbench.reports.records import load_records
 from realignbench.reports.render import write_table
-from realignbench.reports.results_dir import ResultsError, copy_results, rerender
+from realignbench.reports.results_dir import ResultsError, copy_results, rerender, run_commits
 from realignbench.reports.spec import load_spec, table_numbers
 from realignbench.runs import atomic_write_json
 
@@ -43,7 +43,18 @@ def test_a_report_directory_re_renders_from_its_json_and_copies_whole(report_dir
             "tables/table-1.md", "tables/table-1.json"} <= copied
     prov = json.loads((dst / "provenance.json").read_text())
     assert prov["seeds"] == [0, 1] and prov["copied_from"] == str(report_dir)
+    assert sum(prov["run_commits"].values()) > 0
     assert not list(dst.parent.glob("*.partial")) and not list(dst.parent.glob("*.old"))
+
+
+def test_run_commits_name_the_code_that_made_the_cited_runs(tmp_path):
+    for name, git in (("a", {"commit": "c1", "dirty": False}), ("b", {"commit": "c1"}),
+                      ("c", {"commit": "c2", "dirty": True})):
+        atomic_write_json(tmp_path / "runs" / name / "env.json", {"git": git})
+    runs = [str(tmp_path / "runs" / n) for n in "abcd"]            # d: no longer on disk
+    table = tmp_path / "table-1.json"
+    atomic_write_json(table, {"cells": [{"runs": runs[:2]}, {"runs": runs[1:]}, {}]})
+    assert run_commits([table]) == {"c1": 2, "c2-dirty": 1, "unknown": 1}
 
 
 def test_a_hand_edit_is_found_and_refused(report_dir, tmp_path):

@@ -67,9 +67,25 @@ def _sources(src: Path) -> list[Path]:
     return [src / name for name in TOP_FILES] + tables
 
 
+def run_commits(tables: list[Path]) -> dict[str, int]:
+    """``{commit: runs}`` over the run records the tables cite (their ``env.json``), so the
+    results name the code that trained and evaluated them, not only the code that rendered
+    them; a cited run no longer on disk counts under "unknown"."""
+    cited = {r for f in tables if f.suffix == ".json"
+             for c in json.loads(f.read_text(encoding="utf-8"))["cells"] for r in c.get("runs", [])}
+    counts: dict[str, int] = {}
+    for run in sorted(cited):
+        env = Path(run) / "env.json"
+        git = json.loads(env.read_text(encoding="utf-8")).get("git", {}) if env.is_file() else {}
+        commit = git.get("commit", "unknown") + ("-dirty" if git.get("dirty") else "")
+        counts[commit] = counts.get(commit, 0) + 1
+    return counts
+
+
 def copy_results(src: Path | str, dst: Path | str) -> Path:
     """Check ``src`` re-renders from its JSON, then replace ``dst`` with a copy of it and a
-    ``provenance.json`` (seeds, git state, when and from where)."""
+    ``provenance.json`` (seeds, git state, the commits of the cited runs, when and from
+    where)."""
     src, dst = Path(src), Path(dst)
     files = _sources(src)
     stale = rerender(src)
@@ -86,6 +102,7 @@ def copy_results(src: Path | str, dst: Path | str) -> Path:
     atomic_write_json(tmp / "provenance.json", {
         "copied_from": str(src), "seeds": claims["provenance"]["seeds"],
         "preset": claims["provenance"]["preset"], "git": git_state(),
+        "run_commits": run_commits([f for f in files if f.parent.name == "tables"]),
         "copied": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
     old = dst.with_name(dst.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
