@@ -55,13 +55,18 @@ def _authors(wb: Workbench, examples, steps: int):
 
 def _update_agreement(wb: Workbench, ours, theirs) -> dict:
     """Same maths check: per-step losses, and the final adapters relative to how far they
-    moved from θ_ref."""
+    moved from θ_ref — element-wise maximum, and the norm ratio that ``_trl_agreement`` uses
+    (one component whose gradient is near zero can flip Adam's sign-like first step and
+    dominate the maximum; the norm says whether the adapters as a whole agree)."""
     (loss_a, state_a), (loss_b, state_b) = ours, theirs
     moved = max(float((state_a[n] - wb.initial[n]).abs().max()) for n in state_a)
     diff = max(float((state_a[n] - state_b[n]).abs().max()) for n in state_a)
+    moved_norm = _norm(state_a[n] - wb.initial[n] for n in state_a)
     return {"step_losses_ours": loss_a, "step_losses_authors": loss_b,
             "max_abs_loss_diff": max(abs(a - b) for a, b in zip(loss_a, loss_b)),
-            "adapter_diff_over_update": diff / moved if moved else None}
+            "adapter_diff_over_update": diff / moved if moved else None,
+            "adapter_norm_diff_over_update": (_norm(state_a[n] - state_b[n] for n in state_a)
+                                              / moved_norm if moved_norm else None)}
 
 
 def _norm(tensors) -> float:

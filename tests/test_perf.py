@@ -116,6 +116,7 @@ def test_quick_perf_run_on_tiny(tmp_path):
     train = json.loads((tmp_path / "quick-train-tiny.json").read_text())["result"]
     assert train["agreement"]["max_abs_loss_diff"] < 1e-4
     assert train["agreement"]["adapter_diff_over_update"] < 1e-2
+    assert train["agreement"]["adapter_norm_diff_over_update"] < 1e-2
     assert train["agreement"]["step_losses_trl"][0] == pytest.approx(math.log(2), abs=1e-6)
     assert train["agreement"]["trl_our_tokens_max_abs_loss_diff"] < 1e-4
     assert train["agreement"]["trl_our_tokens_adapter_norm_diff_over_update"] < 1e-2
