@@ -290,8 +290,13 @@ STAGE_VERSIONS: dict[str, int] = {}
 
 
 def portable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without where runs are stored: moving a runs directory must not change keys."""
-    return {k: v for k, v in config.items() if k != "runs_dir"}
+    """``config`` without what only says where and how fast it runs: moving a runs directory
+    must not change keys, nor may a thread count (``model.threads``; the pipeline gives its
+    workers one each, the serial pass after them the default)."""
+    out = {k: v for k, v in config.items() if k != "runs_dir"}
+    if isinstance(out.get("model"), dict):
+        out["model"] = {k: v for k, v in out["model"].items() if k != "threads"}
+    return out
 
 
 def stage_key(stage: str, config: dict[str, Any], inputs: dict[str, Any]) -> str:

@@ -192,8 +192,10 @@ def test_run_keys_do_not_depend_on_the_runs_directory(fake_openai, tmp_path):
         run = judge_pairs(cfg, pairs, POLICY, judge=LLMJudge(cfg, cache=JudgeCache(tmp_path)))
         keys.append(run.key)
     assert keys[0] == keys[1]
-    a, b = (load_config("tiny", [f"runs_dir={d}"]).to_dict() for d in ("x", "y"))
+    a, b = (load_config("tiny", [f"runs_dir={d}", f"model.threads={n}"]).to_dict()
+            for d, n in (("x", 0), ("y", 1)))
     assert a != b and portable_config(a) == portable_config(b)
+    assert a["model"]["threads"] == 0                  # the config itself is left alone
 
 
 # -- the judge: bad bodies and exhausted retries --------------------------------------------
