@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from realignbench.reports.claims import DEGENERATION, GENERATION_STAGES
+from realignbench.bench.degeneration import FLAGS
+from realignbench.reports.claims import GENERATION_STAGES
 from realignbench.reports.build import needs
 from realignbench.reports.leaderboard import leaderboard_spec
 from realignbench.reports.spec import load_spec
@@ -104,7 +105,7 @@ def populate(runs_dir: Path, cfg: dict[str, Any], tables=(*range(1, 9), "leaderb
                                             "metrics": set()})
             entry["metrics"] |= {m for m in need["metrics"] if not m.startswith("@")}
             if need["stage"] in GENERATION_STAGES:     # as the real stages: always recorded
-                entry["metrics"] |= {f"degeneration/{k}" for k in DEGENERATION}
+                entry["metrics"] |= {f"degeneration/{k}" for k in FLAGS}
     runs = []
     for e in merged.values():
         if skip(e["stage"], e["subject"]):

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from realignbench.bench.degeneration import FLAGS as DEGENERATION_FLAGS
 from realignbench.reports.build import provenance
 from realignbench.reports.cells import CellValue, constant, difference, resolve
 from realignbench.reports.records import CellError, RecordSet
@@ -39,7 +40,6 @@ NOT_EVALUATED = "not evaluated"
 # A side read from generated answers also reports how many of them degenerated (issue 16: loops
 # and answers that never end are shown beside the verdict, not averaged away).
 GENERATION_STAGES = ("eval_tpa", "eval_asr")
-DEGENERATION = ("unfinished", "loop", "no_stance")
 
 
 def decide(lo: float, hi: float, relation: str, margin: float = 0.0,
@@ -119,7 +119,7 @@ def _side(ref: Mapping[str, Any], row: Axis | None, specs, records, cfg, where) 
     degeneration = None
     if query.stage in GENERATION_STAGES:
         degeneration = {k: resolve(replace(query, metric=f"degeneration/{k}"), records, seeds,
-                                   at).value for k in DEGENERATION}
+                                   at).value for k in DEGENERATION_FLAGS}
     return Side(f"{col.label} @ {row.label}", value, show.get("scale", 1), degeneration)
 
 
