@@ -88,9 +88,9 @@ def _check_seeded(shown: list[Model], subject: dict[str, Any], where: str) -> No
     (``seeds: each``); ``seeds: one`` would match several runs as soon as there are two seeds."""
     trained = sorted({m for m, _, _ in shown if m != BASE})
     if trained and "seed" not in subject:
-        raise ValueError(f"{where}: {', '.join(trained)} {'is' if len(trained) == 1 else 'are'} "
-                         f"trained once per seed; the cell "
-                         f"must read every seed (seeds: each), not seeds: one")
+        verb = "is" if len(trained) == 1 else "are"
+        raise ValueError(f"{where}: {', '.join(trained)} {verb} trained once per seed; the cell "
+                         "must read every seed (seeds: each), not seeds: one")
 
 
 def _values(value: Any) -> list[Any]:
