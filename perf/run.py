@@ -27,11 +27,13 @@ from perf.timing import LOCK_PATH, cpu_lock, wait_for_quiet  # noqa: E402
 
 BENCHES = ("impact", "train", "trunk", "generate", "e2e")
 
-# (benchmark, preset, keyword arguments) per mode; sizes keep the full run under ~10 minutes.
+# (benchmark, preset, keyword arguments) per mode; sizes keep the full run under ~20 minutes.
+# Impact scores on smol use every example TRACE scores there (95: 25 INVERT pairs, 35 PUNISH
+# pairs x 2 responses), so micro-batching meets the length mix of the real workload.
 PLANS = {
     "full": [
         ("impact", "tiny", {"n_examples": 24}),
-        ("impact", "smol", {"n_examples": 8}),
+        ("impact", "smol", {"n_examples": 96}),
         ("train", "smol", {"steps": 2, "global_batch": 4}),
         ("trunk", "smol", {"n_pairs": 16, "steps": 2}),
         ("generate", "smol", {"n_prompts": 16, "max_new_tokens": 48}),

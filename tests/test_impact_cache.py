@@ -9,7 +9,8 @@ from realignbench.registry import METHODS
 from realignbench.trace.method import TraceOptions, conflict_groups
 from realignbench.train.adapters import prepare_model
 from realignbench.train.gold import gold_batch
-from realignbench.train.impact import directional_derivatives, resolve_score_method, trainable
+from realignbench.train.impact import (directional_derivatives, is_linear_only,
+                                       resolve_score_method, trainable)
 from realignbench.train.impact_cache import ImpactCache
 from realignbench.train.plugin import MethodContext
 from realignbench.train.trainer import Trainer
@@ -33,16 +34,24 @@ def _examples(pairs, **options):
     return [ex for _, g in conflict_groups(pairs, TraceOptions(**options)) for ex in g]
 
 
-def test_auto_picks_jvp_on_cuda_and_batch1_autograd_elsewhere():
-    assert resolve_score_method("auto", "cpu", 4) == ("autograd", 1)
-    assert resolve_score_method("auto", torch.device("cuda", 0), 4) == ("jvp", 4)
-    assert resolve_score_method("jvp", "cpu", 4) == ("jvp", 4)
-    assert resolve_score_method("autograd", "cuda", 0) == ("autograd", 0)
+def test_auto_picks_jvp_on_cuda_ghost_on_cpu_and_batch1_autograd_without_lora():
+    assert resolve_score_method("auto", "cpu", 4, linear_only=True) == ("ghost", 4)
+    assert resolve_score_method("auto", "cpu", 4, linear_only=False) == ("autograd", 1)
+    assert resolve_score_method("auto", torch.device("cuda", 0), 4, True) == ("jvp", 4)
+    assert resolve_score_method("jvp", "cpu", 4, True) == ("jvp", 4)
+    assert resolve_score_method("autograd", "cuda", 0, True) == ("autograd", 0)
     with pytest.raises(ValueError, match="score method 'fast'"):
-        resolve_score_method("fast", "cpu", 4)
+        resolve_score_method("fast", "cpu", 4, True)
 
 
-def test_auto_scores_equal_both_explicit_paths(tmp_path):
+def test_lora_is_linear_only_and_full_fine_tuning_is_not(tmp_path):
+    assert is_linear_only(_trainer(tmp_path).model)
+    cfg = tiny_config("train.lora=false")
+    model, _ = load_model("tiny")
+    assert not is_linear_only(prepare_model(model, cfg.train, seed=0))   # embeddings, norms
+
+
+def test_auto_scores_equal_every_explicit_path(tmp_path):
     """Whichever path ``auto`` picks, the scores agree (so the run key may name ``auto``)."""
     trainer = _trainer(tmp_path)
     pairs = make_pairs(9)
@@ -50,12 +59,13 @@ def test_auto_scores_equal_both_explicit_paths(tmp_path):
     g_j = cache.gold_gradient(gold_batch(pairs, 6, seed=0)).values
     examples = _examples(pairs)
     auto = directional_derivatives(trainer, examples, g_j, "auto")
-    jvp = directional_derivatives(trainer, examples, g_j, "jvp", batch_size=4)
     autograd = directional_derivatives(trainer, examples, g_j, "autograd", batch_size=4)
     scale = float(autograd.abs().max())
     assert scale > 0
-    assert float((auto - jvp).abs().max()) / scale < 1e-4
     assert float((auto - autograd).abs().max()) / scale < 1e-4
+    for method in ("jvp", "ghost"):
+        other = directional_derivatives(trainer, examples, g_j, method, batch_size=4)
+        assert float((auto - other).abs().max()) / scale < 1e-4
 
 
 def test_second_pass_hits_the_cache_with_identical_numbers(tmp_path):
@@ -172,7 +182,7 @@ def test_variants_share_scores_and_train_the_same_adapter_as_without_the_cache(t
     [scored] = warm["impact_cache"]["scores"]
     assert scored["computed"] == 0 and scored["from_cache"] == scored["n"] > 0
     assert warm["impact_cache"]["score_method"] == "auto"
-    assert warm["impact_cache"]["score_method_resolved"] == "autograd"     # on this CPU
+    assert warm["impact_cache"]["score_method_resolved"] == "ghost"        # on this CPU
     weights = lambda run: [json.loads(line)["weight"]                      # noqa: E731
                            for line in (tmp_path / run / "weighted_dataset.jsonl").open()]
     assert weights("warm") == weights("cold")

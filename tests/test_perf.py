@@ -112,6 +112,8 @@ def test_quick_perf_run_on_tiny(tmp_path):
                  "--docs", str(docs), "--runs-dir", str(tmp_path / "runs")]) == 0
     impact = json.loads((tmp_path / "quick-impact-tiny.json").read_text())["result"]
     assert impact["agreement"]["jvp_vs_autograd_batch1"] < 1e-4        # tiny runs in fp32
+    assert impact["agreement"]["ghost_vs_autograd_batch1"] < 1e-4
+    assert impact["exact_ceiling_vs_autograd_batch1"] > 0
     assert impact["agreement"]["authors_loop_vs_autograd_batch1"] < 1e-4
     train = json.loads((tmp_path / "quick-train-tiny.json").read_text())["result"]
     assert train["agreement"]["max_abs_loss_diff"] < 1e-4

@@ -42,19 +42,68 @@ def _scored_examples(pairs):
     return examples
 
 
+@pytest.mark.parametrize("method", ["jvp", "ghost"])
 @pytest.mark.parametrize("dtype,tol", [("fp32", 1e-4), ("fp64", 1e-6)])
-def test_jvp_scores_equal_autograd_scores(tmp_path, dtype, tol):
+def test_batched_scores_equal_autograd_scores(tmp_path, dtype, tol, method):
+    """Both batched paths against per-example backward at batch 1 (the plain definition)."""
     trainer = _trainer(tmp_path, dtype)
     pairs = make_pairs(12)
     g_j = loss_gradient(trainer, gold_batch(pairs, 9, seed=0))
     a_part = [n for n in g_j if "lora_A" in n]
     assert a_part and max(float(g_j[n].abs().max()) for n in a_part) > 0   # A-gradients live
     examples = _scored_examples(pairs)
-    jvp = directional_derivatives(trainer, examples, g_j, "jvp", batch_size=4)
-    ref = directional_derivatives(trainer, examples, g_j, "autograd", batch_size=4)
+    fast = directional_derivatives(trainer, examples, g_j, method, batch_size=4)
+    ref = directional_derivatives(trainer, examples, g_j, "autograd", batch_size=1)
     scale = ref.abs().max()
-    assert scale > 0 and (jvp > 0).any() and (jvp < 0).any()
-    assert float((jvp - ref).abs().max() / scale) < tol
+    assert scale > 0 and (fast > 0).any() and (fast < 0).any()
+    assert float((fast - ref).abs().max() / scale) < tol
+
+
+def test_ghost_scores_examples_that_share_a_sequence(tmp_path):
+    """NPO on a chosen answer, an IPO pair with the same chosen answer and a KL anchor on it
+    share one encoded sequence: the micro-batches keep them apart, so the ghost path's
+    per-position gradients still belong to one example each."""
+    from realignbench.train.impact import _Setup
+    trainer = _trainer(tmp_path)
+    pairs = make_pairs(4)
+    examples = [ex for p in pairs for ex in (
+        Punitive(p.id, p.prompt, p.chosen), Preference(p.id, p.prompt, p.chosen, p.rejected,
+                                                       loss="ipo"),
+        Anchor(p.id, p.prompt, p.chosen))]
+    setup = _Setup(trainer, examples, batch_size=6)
+    shared = [set(setup.enc.rows[3 * k]) & set(setup.enc.rows[3 * k + 1]) for k in range(4)]
+    assert all(shared)                                       # the case under test exists
+    for ids in setup.shard():
+        rows = [s for i in ids for s in set(setup.enc.rows[i])]
+        assert len(rows) == len(set(rows))
+    g_j = loss_gradient(trainer, gold_batch(make_pairs(12), 9, seed=0))
+    ghost = directional_derivatives(trainer, examples, g_j, "ghost", batch_size=6)
+    ref = directional_derivatives(trainer, examples, g_j, "autograd", batch_size=1)
+    assert float((ghost - ref).abs().max() / ref.abs().max()) < 1e-4
+
+
+def test_ghost_skips_layers_the_direction_leaves_still(tmp_path):
+    """At θ_ref (B = 0) the gold gradient on LoRA's A is zero; a direction without A-parts
+    must give the same scores as the reference path, which multiplies every part."""
+    trainer = _trainer(tmp_path)
+    examples = _scored_examples(make_pairs(6))
+    g_j = loss_gradient(trainer, gold_batch(make_pairs(12), 9, seed=0))
+    only_b = {n: (torch.zeros_like(v) if "lora_A" in n else v) for n, v in g_j.items()}
+    ghost = directional_derivatives(trainer, examples, only_b, "ghost", batch_size=4)
+    ref = directional_derivatives(trainer, examples, only_b, "autograd", batch_size=1)
+    full = directional_derivatives(trainer, examples, g_j, "ghost", batch_size=4)
+    assert float((ghost - ref).abs().max() / ref.abs().max()) < 1e-4
+    assert float((full - ghost).abs().max() / ref.abs().max()) > 1e-3   # A-parts do count
+
+
+def test_ghost_refuses_trainable_parameters_outside_linear_layers(tmp_path):
+    cfg = tiny_config("train.beta=0.5", "train.lora=false")
+    model, tok = load_model("tiny")
+    trainer = Trainer(prepare_model(model, cfg.train, seed=0), tok, cfg, tmp_path, seed=0)
+    examples = _scored_examples(make_pairs(3))[:2]
+    v = {n: torch.ones_like(p) for n, p in trainable(trainer.model).items()}
+    with pytest.raises(ValueError, match="score method 'ghost' needs .*nn.Linear.*embed"):
+        directional_derivatives(trainer, examples, v, "ghost")
 
 
 def test_directional_derivative_matches_finite_difference(tmp_path):

@@ -108,7 +108,7 @@ def test_training_with_the_cache_ends_at_the_adapter_of_a_run_without_it(tmp_pat
     assert on["last"]["loss"] == pytest.approx(off["last"]["loss"], rel=1e-5)
 
 
-@pytest.mark.parametrize("method", ["jvp", "autograd"])
+@pytest.mark.parametrize("method", ["jvp", "autograd", "ghost"])
 def test_impact_scores_from_the_trunk_equal_the_full_forward(tmp_path, method):
     from realignbench.train.impact import directional_derivatives, loss_gradient
     scores, report = {}, None

@@ -1,16 +1,24 @@
-"""Impact scores at forward-pass cost (DESIGN §6; reused by U2A).
+"""Impact scores at the cost of one forward and one backward per micro-batch (DESIGN §6;
+reused by U2A).
 
 For a direction v over the trainable parameters (g_J, the gradient of the gold loss), the
 score of example i is the directional derivative ⟨v, ∇ℓ_i(θ)⟩. ``directional_derivatives``
-gets all of them from batched forward-mode AD — one ``torch.func.jvp`` of the per-example
-losses per micro-batch (about 2.5-3x a plain forward) — instead of one backward per example.
-``method="autograd"`` keeps the per-example backward loop as the reference path the tests
-compare against. ``method="auto"`` (TRACE's and U2A's default) picks the faster of the two
-for the device by a fixed rule (:func:`resolve_score_method`); both give the same scores
-within fp tolerance, so run keys name ``auto``, never what it picked. ℓ_i is exactly the
-training objective's term for the example (``train.objective.example_terms``), on the same
-tokenisation as training; the NLL term is not part of it. Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention
-runs on the math kernel inside the JVP.
+has three exact paths, none of which forms a per-example gradient in a batch:
+
+* ``ghost``: one batched forward and one backward to the outputs of the adapted linear layers;
+  each example's ⟨v, ∇ℓ_i⟩ is read off its own positions' inputs and output gradients
+  (:func:`_ghost_batch`). Needs every trainable parameter to be a linear layer's (LoRA).
+* ``jvp``: one ``torch.func.jvp`` of the per-example losses per micro-batch (forward mode).
+  Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention runs on the
+  math kernel inside the JVP.
+* ``autograd``: one backward per example — the plain definition, kept as the reference path
+  the tests compare the others against.
+
+``method="auto"`` (TRACE's and U2A's default) picks per device by a fixed rule
+(:func:`resolve_score_method`); all give the same scores within fp tolerance, so run keys name
+``auto``, never what it picked. ℓ_i is exactly the training objective's term for the example
+(``train.objective.example_terms``), on the same tokenisation as training; the NLL term is not
+part of it.
 
 ``score_statistics`` summarises scores per category for the run's results: a method whose
 scores are mostly <= 0 (TRACE's PUNISH pairs on long gold answers) must show it.
@@ -24,7 +32,7 @@ import contextlib
 from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from realignbench.train.batching import collate
@@ -35,24 +43,35 @@ from realignbench.train.scorer import SequenceScorer
 from realignbench.train.trainer import Trainer
 
 Direction = dict[str, Tensor]
-SCORE_METHODS = ("auto", "jvp", "autograd")
+SCORE_METHODS = ("auto", "jvp", "autograd", "ghost")
 
 
-def resolve_score_method(method: str, device, batch_size: int) -> tuple[str, int]:
+def resolve_score_method(method: str, device, batch_size: int, linear_only: bool
+                         ) -> tuple[str, int]:
     """(path, micro-batch) that ``method`` runs as on ``device``.
 
     ``auto``: batched JVP on CUDA, where a batch of forwards with a tangent fills the device;
-    per-example autograd at batch 1 elsewhere: a CPU core gains nothing from batching, and the
-    JVP's tangent through the adapted layers costs about what a backward does (measured on
-    smol: JVP at 0.77x the speed of batch-1 autograd, docs/performance.md). An explicit
-    ``jvp``/``autograd`` keeps ``batch_size`` (0: the training micro-batch)."""
+    elsewhere the ghost path (one batched backward, per-example dot products read off each
+    adapted layer) when every trainable parameter is a linear layer's (``linear_only``: LoRA),
+    else per-example autograd at batch 1. On a CPU forward mode gains nothing: its tangent
+    through the adapted layers costs what a backward does, and the JVP may not use the fused
+    attention kernel (measured on smol, docs/performance.md: JVP 0.77x, ghost 1.2-1.5x the
+    speed of batch-1 autograd). An explicit method keeps ``batch_size`` (0: the training
+    micro-batch)."""
     if method not in SCORE_METHODS:
         raise ValueError(f"score method {method!r} is not one of {SCORE_METHODS}")
     if method != "auto":
         return method, batch_size
     if torch.device(device).type == "cuda":
         return "jvp", batch_size
-    return "autograd", 1
+    return ("ghost", batch_size) if linear_only else ("autograd", 1)
+
+
+def is_linear_only(model) -> bool:
+    """Whether every trainable parameter of ``model`` is an ``nn.Linear`` weight or bias (as
+    LoRA's are): the condition of the ghost path."""
+    scorer = SequenceScorer(model)
+    return not _linear_layers(scorer, trainable(model))[1]
 
 
 def trainable(model) -> dict[str, Tensor]:
@@ -82,10 +101,22 @@ class _Setup:
 
     def shard(self) -> list[list[int]]:
         """This process's examples in micro-batches of similar length (scores are placed by
-        index, so order is free; sorting cuts the padding a batched forward computes on)."""
+        index, so order is free; sorting cuts the padding a batched forward computes on).
+        Examples of one micro-batch share no sequence (first fit): ``collate`` pads a shared
+        sequence once, and the ghost path reads each example's gradient off its own rows."""
         mine = list(range(self.acc.process_index, len(self.enc), self.acc.num_processes))
         mine.sort(key=self.length, reverse=True)
-        return [mine[i:i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+        batches: list[tuple[list[int], set[int]]] = []
+        for i in mine:
+            rows = set(self.enc.rows[i])
+            fit = next((b for b in batches if len(b[0]) < self.batch_size and not b[1] & rows),
+                       None)
+            if fit is None:
+                batches.append(([i], rows))
+            else:
+                fit[0].append(i)
+                fit[1].update(rows)
+        return [ids for ids, _ in batches]
 
     def length(self, i: int) -> int:
         return max(len(self.enc.seqs[s].input_ids) for s in self.enc.rows[i])
@@ -125,7 +156,8 @@ def loss_gradient(trainer: Trainer, examples: Sequence[Example]) -> Direction:
 def directional_derivatives(trainer: Trainer, examples: Sequence[Example], direction: Direction,
                             method: str = "jvp", batch_size: int = 0) -> Tensor:
     """⟨direction, ∇ℓ_i⟩ for every example (fp64 tensor of shape [len(examples)])."""
-    method, batch_size = resolve_score_method(method, trainer.acc.device, batch_size)
+    method, batch_size = resolve_score_method(method, trainer.acc.device, batch_size,
+                                              is_linear_only(trainer.model))
     setup = _Setup(trainer, examples, batch_size)
     params = trainable(trainer.model)
     missing = set(params) - set(direction)
@@ -134,9 +166,14 @@ def directional_derivatives(trainer: Trainer, examples: Sequence[Example], direc
     tangent = {n: direction[n].to(p.device, p.dtype) for n, p in params.items()}
     out = torch.zeros(len(setup.enc), dtype=torch.float64)
     trainer.model.eval()
-    step = _jvp_batch if method == "jvp" else _autograd_batch
+    if method == "ghost":
+        linears = _moved_linears(setup.scorer, params, tangent)
+        step = lambda ids: _ghost_batch(setup, ids, tangent, linears)        # noqa: E731
+    else:
+        batch_step = _jvp_batch if method == "jvp" else _autograd_batch
+        step = lambda ids: batch_step(setup, ids, params, tangent)            # noqa: E731
     for ids in tqdm(setup.shard(), desc=f"impact scores ({method})", leave=False):
-        out[torch.tensor(ids)] = step(setup, ids, params, tangent).double().cpu()
+        out[torch.tensor(ids)] = step(ids).double().cpu()
     return setup.sum_across(out)
 
 
@@ -168,6 +205,86 @@ def _autograd_batch(setup: _Setup, ids, params, tangent) -> Tensor:
         result.append(sum((g.double() * tangent[n].double()).sum()
                           for n, g in zip(names, grads) if g is not None))
     return torch.stack([torch.as_tensor(r, dtype=torch.float64) for r in result])
+
+
+def _linear_layers(scorer: nn.Module, params: dict[str, Tensor]
+                   ) -> tuple[dict[str, nn.Linear], list[str]]:
+    """The ``nn.Linear`` layers holding trainable parameters, by module name, and the
+    trainable parameters that belong to no such layer."""
+    found, covered = {}, set()
+    for name, module in scorer.named_modules():
+        if isinstance(module, nn.Linear):
+            mine = {f"{name}.weight", f"{name}.bias"} & set(params)
+            if mine:
+                found[name] = module
+                covered |= mine
+    return found, sorted(set(params) - covered)
+
+
+def _moved_linears(scorer: nn.Module, params: dict[str, Tensor], tangent: Direction
+                   ) -> dict[nn.Linear, str]:
+    """Each ``nn.Linear`` whose trainable weight or bias the direction moves, mapped to its
+    module name. The ghost path needs every trainable parameter to be such a layer's weight or
+    bias (LoRA's A and B are), since it reads a layer's gradient off its inputs and output
+    gradients. Layers the direction leaves still (LoRA's A at θ_ref, where B = 0 makes the
+    gold gradient on A zero) are skipped: they add nothing, and the backward stops short of
+    the rank-r paths into them."""
+    layers, rest = _linear_layers(scorer, params)
+    if rest:
+        raise ValueError(f"score method 'ghost' needs every trainable parameter to be an "
+                         f"nn.Linear weight or bias (LoRA); not: {rest[:2]}")
+    return {module: name for name, module in layers.items()
+            if any(bool(tangent[p].any()) for p in (f"{name}.weight", f"{name}.bias")
+                   if p in tangent)}
+
+
+def _ghost_batch(setup: _Setup, ids, tangent, linears: dict[nn.Linear, str]) -> Tensor:
+    """One batched forward and one backward to the moved layers' outputs. For a linear layer
+    z = W a + b, ∇_W ℓ_i = Σ_t g_t a_tᵀ over the positions t of example i's sequences, with
+    g_t = ∂ℓ_i/∂z_t, so ⟨V, ∇_W ℓ_i⟩ = Σ_t g_tᵀ (V a_t) (and ⟨v_b, ∇_b ℓ_i⟩ = Σ_t g_tᵀ v_b):
+    no per-example gradient is ever formed (the "ghost" trick of per-example gradient norms).
+    Because the examples of a micro-batch share no sequence and the loss is a sum of
+    per-example terms, the batch's backward gives every position exactly its own example's
+    g_t."""
+    batch, ref, ref_full = setup.batch(ids)
+    seen: list[tuple[str, Tensor, Tensor]] = []
+    hooks = [m.register_forward_hook(lambda m, args, z: seen.append((linears[m], args[0], z)))
+             for m in linears]
+    try:
+        out = setup.scorer(batch.input_ids, batch.attention_mask, batch.labels, batch.full_rows)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    n_rows = batch.input_ids.shape[0]
+    per_row = torch.zeros(n_rows, dtype=torch.float64, device=batch.input_ids.device)
+    if seen:
+        losses = setup.losses(out, batch, ref, ref_full)
+        grads = torch.autograd.grad(losses.sum(), [z for _, _, z in seen], allow_unused=True)
+        with torch.no_grad():
+            for (name, a, _), g in zip(seen, grads):
+                if g is None:
+                    continue
+                if a.shape[0] != n_rows:
+                    raise ValueError(f"ghost scores need [rows, ...] inputs at {name}, got "
+                                     f"{tuple(a.shape)}")
+                per_row += _ghost_dot(g, a, tangent.get(f"{name}.weight"),
+                                      tangent.get(f"{name}.bias")).double()
+    row_of = {s: r for r, s in enumerate(batch.seq_ids)}
+    return torch.stack([sum(per_row[row_of[s]] for s in set(setup.enc.rows[i])) for i in ids])
+
+
+def _ghost_dot(g: Tensor, a: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """Σ_t g_tᵀ (V a_t + v_b) per row, multiplying V into the narrower side (LoRA's A and B
+    have rank-r sides), so the elementwise product runs over r, not the model width."""
+    total = g.new_zeros(g.shape[0])
+    if weight is not None:
+        if weight.shape[0] <= weight.shape[1]:
+            total += (g * (a @ weight.T)).flatten(1).sum(1)
+        else:
+            total += ((g @ weight) * a).flatten(1).sum(1)
+    if bias is not None:
+        total += (g @ bias).flatten(1).sum(1)
+    return total
 
 
 def group_scores(trainer: Trainer, groups: Sequence[Sequence[Example]], direction: Direction,

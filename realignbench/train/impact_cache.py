@@ -37,7 +37,7 @@ from torch import Tensor
 from realignbench.runs import append_jsonl, atomic_path, cache_root, content_hash
 from realignbench.train.examples import Example
 from realignbench.train.impact import (Direction, directional_derivatives, loss_gradient,
-                                       resolve_score_method, trainable)
+                                       is_linear_only, resolve_score_method, trainable)
 from realignbench.train.reference import model_fingerprint
 from realignbench.train.trainer import Trainer
 
@@ -77,7 +77,8 @@ class ImpactCache:
     def __init__(self, trainer: Trainer, score_method: str = "auto"):
         self.trainer = trainer
         self.method, self.batch_size = resolve_score_method(
-            score_method, trainer.acc.device, trainer.cfg.train.micro_batch_size)
+            score_method, trainer.acc.device, trainer.cfg.train.micro_batch_size,
+            is_linear_only(trainer.model))
         self.root = cache_root() / "impact"
         self.identity = self._identity()
         self.report: dict = {"score_method": score_method, "score_method_resolved": self.method,
