@@ -55,7 +55,7 @@ class U2aOptions:
                                      # those of INVERT/PUNISH pairs
     gold_batch_size: int = GOLD_BATCH_SIZE     # the same D_gold as TRACE
     gold_punish: str = GOLD_PUNISH
-    score_method: str = "auto"       # auto (per device) | jvp (forward-mode AD) | autograd
+    score_method: str = "auto"       # auto (per device) | ghost | jvp | autograd
     npo_scale: str = "standard"      # standard (NPO paper, U2A code: 2/β) | paper (TRACE's)
     npo_mask_eot: bool = False       # True: end-of-turn is not an NPO target
     optimizer: str = "kept"          # kept (authors' code) | restart (cold Adam per round)

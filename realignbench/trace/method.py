@@ -52,7 +52,7 @@ class TraceOptions:
     score_norm: str = "none"         # none (summed log-probs) | length (ours: score / tokens)
     gold_batch_size: int = GOLD_BATCH_SIZE
     gold_punish: str = GOLD_PUNISH   # pool (Algorithm 2) | correction
-    score_method: str = "auto"       # auto (per device) | jvp (forward-mode AD) | autograd
+    score_method: str = "auto"       # auto (per device) | ghost | jvp | autograd
 
     def __post_init__(self):
         checks = {"variant": (self.variant, VARIANTS), "invert_loss": (self.invert_loss,

@@ -43,7 +43,7 @@ from realignbench.train.scorer import SequenceScorer
 from realignbench.train.trainer import Trainer
 
 Direction = dict[str, Tensor]
-SCORE_METHODS = ("auto", "jvp", "autograd", "ghost")
+SCORE_METHODS = ("auto", "ghost", "jvp", "autograd")
 
 
 def resolve_score_method(method: str, device, batch_size: int, linear_only: bool
@@ -55,9 +55,8 @@ def resolve_score_method(method: str, device, batch_size: int, linear_only: bool
     adapted layer) when every trainable parameter is a linear layer's (``linear_only``: LoRA),
     else per-example autograd at batch 1. On a CPU forward mode gains nothing: its tangent
     through the adapted layers costs what a backward does, and the JVP may not use the fused
-    attention kernel (measured on smol, docs/performance.md: JVP 0.77x, ghost 1.2-1.5x the
-    speed of batch-1 autograd). An explicit method keeps ``batch_size`` (0: the training
-    micro-batch)."""
+    attention kernel (``make perf`` measures all three on smol: docs/performance.md). An
+    explicit method keeps ``batch_size`` (0: the training micro-batch)."""
     if method not in SCORE_METHODS:
         raise ValueError(f"score method {method!r} is not one of {SCORE_METHODS}")
     if method != "auto":
