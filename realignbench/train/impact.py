@@ -241,7 +241,9 @@ def _ghost_batch(setup: _Setup, ids, tangent, linears: dict[nn.Linear, str]) -> 
     """One batched forward and one backward to the moved layers' outputs. For a linear layer
     z = W a + b, ∇_W ℓ_i = Σ_t g_t a_tᵀ over the positions t of example i's sequences, with
     g_t = ∂ℓ_i/∂z_t, so ⟨V, ∇_W ℓ_i⟩ = Σ_t g_tᵀ (V a_t) (and ⟨v_b, ∇_b ℓ_i⟩ = Σ_t g_tᵀ v_b):
-    no per-example gradient is ever formed (the "ghost" trick of per-example gradient norms).
+    no per-example gradient is ever formed (the trick behind per-example gradient norms:
+    Goodfellow 2015, "Efficient per-example gradient computations"; Li et al. 2022's ghost
+    clipping).
     Because the examples of a micro-batch share no sequence and the loss is a sum of
     per-example terms, the batch's backward gives every position exactly its own example's
     g_t."""
