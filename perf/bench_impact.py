@@ -10,7 +10,7 @@ from __future__ import annotations
 from perf import authors
 from perf.data import triaged_pairs
 from perf.setup import Workbench
-from perf.timing import alternate, ratio, summarise
+from perf.timing import alternate, median, ratio, summarise
 
 TARGET = 5.0          # issue 10: batched scoring ≥ 5× the per-sample (authors') loop on smol
 TARGET_AUTOGRAD = 1.5  # issue 17: ≥ 1.5× our own batch-1 autograd (same maths and caching)
@@ -69,25 +69,24 @@ def run(preset: str, n_examples: int, repeats: int, with_authors: bool = True,
     for ex in examples:
         kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
     ref = values["autograd_batch1"]
-    fast = ("ghost_batched", "jvp_batched")
+    fast = {"ghost": "ghost_batched", "jvp": "jvp_batched"}
+    walls = {name: median([r["wall_s"] for r in runs[name]]) for name in runs}
     out = {
         "preset": preset, "dtype": wb.dtype, "examples": len(examples), "kinds": kinds,
         "micro_batch": batch, "gold_size": len(gold), "warmed_up": warm,
         "variants": {name: summarise(r, len(examples), "samples") for name, r in runs.items()},
-        "ratios": {f"{name.split('_')[0]}_vs_autograd_batch1":
-                   ratio(runs[name], runs["autograd_batch1"]) for name in fast},
-        "agreement": {f"{name.split('_')[0]}_vs_autograd_batch1": agreement(values[name], ref)
-                      for name in fast},
+        "ratios": {f"{short}_vs_autograd_batch1": ratio(runs[name], runs["autograd_batch1"])
+                   for short, name in fast.items()},
+        "agreement": {f"{short}_vs_autograd_batch1": agreement(values[name], ref)
+                      for short, name in fast.items()},
         # The most any exact first-order path can gain over batch-1 autograd: its median
         # over two no-grad forwards of the same batches (a backward costs about a forward).
         "exact_ceiling_vs_autograd_batch1": round(
-            summarise(runs["autograd_batch1"], 1, "runs")["median_wall_s"]
-            / (2 * summarise(runs["forward_only"], 1, "runs")["median_wall_s"]), 3),
+            walls["autograd_batch1"] / (2 * walls["forward_only"]), 3),
     }
     if with_authors:
-        for name in fast:
-            out["ratios"][f"{name.split('_')[0]}_vs_authors_loop"] = ratio(
-                runs[name], runs["authors_loop"])
+        for short, name in fast.items():
+            out["ratios"][f"{short}_vs_authors_loop"] = ratio(runs[name], runs["authors_loop"])
         out["agreement"]["authors_loop_vs_autograd_batch1"] = agreement(values["authors_loop"], ref)
     # Targets apply to the path TRACE and U2A run on this machine (``score_method: auto``):
     # the ghost path on a CPU. The authors' loop is what issue 10 names; batch-1 autograd is
