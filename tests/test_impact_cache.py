@@ -9,7 +9,7 @@ from realignbench.registry import METHODS
 from realignbench.trace.method import TraceOptions, conflict_groups
 from realignbench.train.adapters import prepare_model
 from realignbench.train.gold import gold_batch
-from realignbench.train.impact import (directional_derivatives, is_linear_only,
+from realignbench.train.impact import (directional_derivatives, ghost_supported,
                                        resolve_score_method, trainable)
 from realignbench.train.impact_cache import ImpactCache
 from realignbench.train.plugin import MethodContext
@@ -35,8 +35,8 @@ def _examples(pairs, **options):
 
 
 def test_auto_picks_jvp_on_cuda_ghost_on_cpu_and_batch1_autograd_without_lora():
-    assert resolve_score_method("auto", "cpu", 4, linear_only=True) == ("ghost", 4)
-    assert resolve_score_method("auto", "cpu", 4, linear_only=False) == ("autograd", 1)
+    assert resolve_score_method("auto", "cpu", 4, ghost_ok=True) == ("ghost", 4)
+    assert resolve_score_method("auto", "cpu", 4, ghost_ok=False) == ("autograd", 1)
     assert resolve_score_method("auto", torch.device("cuda", 0), 4, True) == ("jvp", 4)
     assert resolve_score_method("jvp", "cpu", 4, True) == ("jvp", 4)
     assert resolve_score_method("autograd", "cuda", 0, True) == ("autograd", 0)
@@ -44,11 +44,11 @@ def test_auto_picks_jvp_on_cuda_ghost_on_cpu_and_batch1_autograd_without_lora():
         resolve_score_method("fast", "cpu", 4, True)
 
 
-def test_lora_is_linear_only_and_full_fine_tuning_is_not(tmp_path):
-    assert is_linear_only(_trainer(tmp_path).model)
+def test_ghost_supports_lora_and_not_full_fine_tuning(tmp_path):
+    assert ghost_supported(_trainer(tmp_path).model)
     cfg = tiny_config("train.lora=false")
     model, _ = load_model("tiny")
-    assert not is_linear_only(prepare_model(model, cfg.train, seed=0))   # embeddings, norms
+    assert not ghost_supported(prepare_model(model, cfg.train, seed=0))   # embeddings, norms
 
 
 def test_auto_scores_equal_every_explicit_path(tmp_path):

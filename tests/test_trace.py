@@ -59,6 +59,40 @@ def test_batched_scores_equal_autograd_scores(tmp_path, dtype, tol, method):
     assert float((fast - ref).abs().max() / scale) < tol
 
 
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("dtype,tol", [("fp32", 1e-4), ("fp64", 1e-6)])
+def test_ghost_group_scores_equal_the_sum_of_autograd_scores(tmp_path, dtype, tol, packed,
+                                                             monkeypatch):
+    """TRACE's groups (an INVERT pair's IPO term; a PUNISH pair's two NPO terms), each scored
+    in one packed row with its prompt once — or, where the attention takes no custom mask,
+    as plain rows added up per group."""
+    from realignbench.train.scorer import SequenceScorer
+    if not packed:
+        monkeypatch.setattr(SequenceScorer, "packable", property(lambda self: False))
+    trainer = _trainer(tmp_path, dtype)
+    pairs = make_pairs(12)
+    g_j = loss_gradient(trainer, gold_batch(pairs, 9, seed=0))
+    groups = [g for _, g in conflict_groups(pairs, TraceOptions())]
+    assert {len(g) for g in groups} == {1, 2}
+    fast = group_scores(trainer, groups, g_j, "ghost", batch_size=3)
+    ref = group_scores(trainer, groups, g_j, "autograd", batch_size=1)
+    assert float((fast - ref).abs().max() / ref.abs().max()) < tol
+
+
+def test_ghost_leaves_every_module_as_it_was(tmp_path):
+    """The ghost path runs LoRA layers as merged linears only while it scores."""
+    trainer = _trainer(tmp_path)
+    pairs = make_pairs(6)
+    ids = torch.tensor([trainer.tokenizer.encode("a short check of the outputs")])
+    with torch.no_grad():
+        before = trainer.model(input_ids=ids).logits
+    g_j = loss_gradient(trainer, gold_batch(pairs, 3, seed=0))
+    directional_derivatives(trainer, _scored_examples(pairs), g_j, "ghost", batch_size=4)
+    assert not [n for n, m in trainer.model.named_modules() if "forward" in vars(m)]
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.model(input_ids=ids).logits, before)
+
+
 def test_ghost_scores_examples_that_share_a_sequence(tmp_path):
     """NPO on a chosen answer, an IPO pair with the same chosen answer and a KL anchor on it
     share one encoded sequence: the micro-batches keep them apart, so the ghost path's
@@ -79,6 +113,12 @@ def test_ghost_scores_examples_that_share_a_sequence(tmp_path):
     g_j = loss_gradient(trainer, gold_batch(make_pairs(12), 9, seed=0))
     ghost = directional_derivatives(trainer, examples, g_j, "ghost", batch_size=6)
     ref = directional_derivatives(trainer, examples, g_j, "autograd", batch_size=1)
+    assert float((ghost - ref).abs().max() / ref.abs().max()) < 1e-4
+    # a group may hold examples that share a sequence: its score is their sum
+    groups = [examples[3 * k:3 * k + 2] for k in range(4)] + [[examples[3 * k + 2]]
+                                                              for k in range(4)]
+    ghost = group_scores(trainer, groups, g_j, "ghost", batch_size=3)
+    ref = group_scores(trainer, groups, g_j, "autograd", batch_size=1)
     assert float((ghost - ref).abs().max() / ref.abs().max()) < 1e-4
 
 
@@ -102,7 +142,7 @@ def test_ghost_refuses_trainable_parameters_outside_linear_layers(tmp_path):
     trainer = Trainer(prepare_model(model, cfg.train, seed=0), tok, cfg, tmp_path, seed=0)
     examples = _scored_examples(make_pairs(3))[:2]
     v = {n: torch.ones_like(p) for n, p in trainable(trainer.model).items()}
-    with pytest.raises(ValueError, match="score method 'ghost' needs .*nn.Linear.*embed"):
+    with pytest.raises(ValueError, match="score method .ghost. needs .*LoRA.*embed"):
         directional_derivatives(trainer, examples, v, "ghost")
 
 

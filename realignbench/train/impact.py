@@ -5,9 +5,10 @@ For a direction v over the trainable parameters (g_J, the gradient of the gold l
 score of example i is the directional derivative ⟨v, ∇ℓ_i(θ)⟩. ``directional_derivatives``
 has three exact paths, none of which forms a per-example gradient in a batch:
 
-* ``ghost``: one batched forward and one backward to the outputs of the adapted linear layers;
-  each example's ⟨v, ∇ℓ_i⟩ is read off its own positions' inputs and output gradients
-  (:func:`_ghost_batch`). Needs every trainable parameter to be a linear layer's (LoRA).
+* ``ghost``: one batched forward and one backward to the outputs of the adapted linear layers,
+  each LoRA layer run as one linear layer with its merged weight; each example's ⟨v, ∇ℓ_i⟩ is
+  read off its own positions' inputs and output gradients (``train/ghost.py``). Needs every
+  trainable parameter to be a vanilla LoRA factor or a linear layer's weight or bias.
 * ``jvp``: one ``torch.func.jvp`` of the per-example losses per micro-batch (forward mode).
   Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention runs on the
   math kernel inside the JVP.
@@ -32,9 +33,10 @@ import contextlib
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
+from realignbench.train import ghost
 from realignbench.train.batching import collate
 from realignbench.train.examples import Example
 from realignbench.train.objective import example_terms
@@ -46,13 +48,13 @@ Direction = dict[str, Tensor]
 SCORE_METHODS = ("auto", "ghost", "jvp", "autograd")
 
 
-def resolve_score_method(method: str, device, batch_size: int, linear_only: bool
+def resolve_score_method(method: str, device, batch_size: int, ghost_ok: bool
                          ) -> tuple[str, int]:
     """(path, micro-batch) that ``method`` runs as on ``device``.
 
     ``auto``: batched JVP on CUDA, where a batch of forwards with a tangent fills the device;
     elsewhere the ghost path (one batched backward, per-example dot products read off each
-    adapted layer) when every trainable parameter is a linear layer's (``linear_only``: LoRA),
+    adapted layer) when every trainable parameter is a LoRA factor's (``ghost_ok``),
     else per-example autograd at batch 1. On a CPU forward mode gains nothing: its tangent
     through the adapted layers costs what a backward does, and the JVP may not use the fused
     attention kernel (``make perf`` measures all three on smol: docs/performance.md). An
@@ -63,14 +65,13 @@ def resolve_score_method(method: str, device, batch_size: int, linear_only: bool
         return method, batch_size
     if torch.device(device).type == "cuda":
         return "jvp", batch_size
-    return ("ghost", batch_size) if linear_only else ("autograd", 1)
+    return ("ghost", batch_size) if ghost_ok else ("autograd", 1)
 
 
-def is_linear_only(model) -> bool:
-    """Whether every trainable parameter of ``model`` is an ``nn.Linear`` weight or bias (as
-    LoRA's are): the condition of the ghost path."""
-    scorer = SequenceScorer(model)
-    return not _linear_layers(scorer, trainable(model))[1]
+def ghost_supported(model) -> bool:
+    """Whether every trainable parameter of ``model`` is a vanilla LoRA factor or an
+    ``nn.Linear`` weight or bias: the condition of the ghost path (``train/ghost.py``)."""
+    return ghost.supported(SequenceScorer(model), trainable(model))
 
 
 def trainable(model) -> dict[str, Tensor]:
@@ -86,11 +87,16 @@ def _math_attention():
 
 
 class _Setup:
-    """Encoded examples, reference log-probs and the scorer for one scoring pass."""
+    """Encoded examples, reference log-probs and the scorer for one scoring pass. ``units``
+    (lists of example indices; default: one per example) are what micro-batches are made of:
+    a unit's examples always share one."""
 
-    def __init__(self, trainer: Trainer, examples: Sequence[Example], batch_size: int = 0):
+    def __init__(self, trainer: Trainer, examples: Sequence[Example], batch_size: int = 0,
+                 units: Sequence[Sequence[int]] | None = None):
         self.trainer, self.acc = trainer, trainer.acc
         self.enc = trainer.encode(examples)
+        self.units = [list(u) for u in units] if units is not None else \
+            [[i] for i in range(len(examples))]
         self.batch_size = batch_size or trainer.cfg.train.micro_batch_size
         self.ref = reference_logps(trainer.model, self.enc, 2 * self.batch_size, self.acc.device,
                                    trunk=trainer.trunk())
@@ -99,29 +105,37 @@ class _Setup:
         self.beta = trainer.cfg.train.beta
 
     def shard(self) -> list[list[int]]:
-        """This process's examples in micro-batches of similar length (scores are placed by
-        index, so order is free; sorting cuts the padding a batched forward computes on).
-        Examples of one micro-batch share no sequence (first fit): ``collate`` pads a shared
-        sequence once, and the ghost path reads each example's gradient off its own rows."""
-        mine = list(range(self.acc.process_index, len(self.enc), self.acc.num_processes))
+        """This process's units in micro-batches of at most ``batch_size`` units of similar
+        length (scores are placed by index, so order is free; sorting cuts the padding a
+        batched forward computes on). Units of one micro-batch share no sequence (first fit):
+        ``collate`` pads a shared sequence once, and the ghost path reads each unit's gradient
+        off its own rows."""
+        mine = list(range(self.acc.process_index, len(self.units), self.acc.num_processes))
         mine.sort(key=self.length, reverse=True)
         batches: list[tuple[list[int], set[int]]] = []
-        for i in mine:
-            rows = set(self.enc.rows[i])
+        for u in mine:
+            rows = self.sequences(u)
             fit = next((b for b in batches if len(b[0]) < self.batch_size and not b[1] & rows),
                        None)
             if fit is None:
-                batches.append(([i], rows))
+                batches.append(([u], rows))
             else:
-                fit[0].append(i)
+                fit[0].append(u)
                 fit[1].update(rows)
         return [ids for ids, _ in batches]
 
-    def length(self, i: int) -> int:
-        return max(len(self.enc.seqs[s].input_ids) for s in self.enc.rows[i])
+    def sequences(self, unit: int) -> set[int]:
+        return {s for i in self.units[unit] for s in self.enc.rows[i]}
 
-    def batch(self, ids: list[int]):
-        batch = collate(self.enc, ids).to(self.acc.device)
+    def length(self, unit: int) -> int:
+        return max(len(self.enc.seqs[s].input_ids) for s in self.sequences(unit))
+
+    def examples(self, units: Sequence[int]) -> list[int]:
+        return [i for u in units for i in self.units[u]]
+
+    def batch(self, units: list[int]):
+        """The collated examples of ``units`` (with singleton units: row i = example i)."""
+        batch = collate(self.enc, self.examples(units)).to(self.acc.device)
         ref_full = self.frozen.full_logprobs(batch) if batch.full_rows is not None else None
         return batch, self.ref[batch.seq_ids].to(self.acc.device), ref_full
 
@@ -155,24 +169,42 @@ def loss_gradient(trainer: Trainer, examples: Sequence[Example]) -> Direction:
 def directional_derivatives(trainer: Trainer, examples: Sequence[Example], direction: Direction,
                             method: str = "jvp", batch_size: int = 0) -> Tensor:
     """⟨direction, ∇ℓ_i⟩ for every example (fp64 tensor of shape [len(examples)])."""
+    return group_scores(trainer, [[ex] for ex in examples], direction, method, batch_size)
+
+
+def group_scores(trainer: Trainer, groups: Sequence[Sequence[Example]], direction: Direction,
+                 method: str = "jvp", batch_size: int = 0) -> Tensor:
+    """⟨direction, ∇ Σ_{i∈g} ℓ_i⟩ for every group g of examples (a TRACE pair: a PUNISH pair
+    is NPO on both responses, so its score is the sum over its two examples), fp64 [len(groups)].
+    The ghost path scores each group in one packed row (its sequences share their prompt:
+    ``train/prefix_pack.py``); the others score every example and add them up."""
     method, batch_size = resolve_score_method(method, trainer.acc.device, batch_size,
-                                              is_linear_only(trainer.model))
-    setup = _Setup(trainer, examples, batch_size)
+                                              ghost_supported(trainer.model))
+    flat = [ex for g in groups for ex in g]
+    owner = torch.tensor([k for k, g in enumerate(groups) for _ in g], dtype=torch.long)
     params = trainable(trainer.model)
     missing = set(params) - set(direction)
     if missing:
         raise ValueError(f"direction lacks trainable parameters, e.g. {sorted(missing)[:2]}")
     tangent = {n: direction[n].to(p.device, p.dtype) for n, p in params.items()}
-    out = torch.zeros(len(setup.enc), dtype=torch.float64)
-    trainer.model.eval()
     if method == "ghost":
-        linears = _moved_linears(setup.scorer, params, tangent)
-        step = lambda ids: _ghost_batch(setup, ids, tangent, linears)        # noqa: E731
-    else:
-        batch_step = _jvp_batch if method == "jvp" else _autograd_batch
-        step = lambda ids: batch_step(setup, ids, params, tangent)            # noqa: E731
-    for ids in tqdm(setup.shard(), desc=f"impact scores ({method})", leave=False):
-        out[torch.tensor(ids)] = step(ids).double().cpu()
+        units = [owner.eq(k).nonzero().flatten().tolist() for k in range(len(groups))]
+        setup = _Setup(trainer, flat, batch_size, units)
+        sites = ghost.checked_sites(setup.scorer, params, tangent)
+        return _each_batch(setup, method, lambda u: ghost.batch_scores(setup, u, sites))
+    setup = _Setup(trainer, flat, batch_size)
+    batch_step = _jvp_batch if method == "jvp" else _autograd_batch
+    per_example = _each_batch(setup, method, lambda u: batch_step(setup, u, params, tangent))
+    return torch.zeros(len(groups), dtype=torch.float64).index_add(0, owner, per_example)
+
+
+def _each_batch(setup: _Setup, method: str, step) -> Tensor:
+    """``step(units)`` on every micro-batch of this process, placed by unit and summed over
+    processes."""
+    out = torch.zeros(len(setup.units), dtype=torch.float64)
+    setup.trainer.model.eval()
+    for units in tqdm(setup.shard(), desc=f"impact scores ({method})", leave=False):
+        out[torch.tensor(units)] = step(units).double().cpu()
     return setup.sum_across(out)
 
 
@@ -204,98 +236,6 @@ def _autograd_batch(setup: _Setup, ids, params, tangent) -> Tensor:
         result.append(sum((g.double() * tangent[n].double()).sum()
                           for n, g in zip(names, grads) if g is not None))
     return torch.stack([torch.as_tensor(r, dtype=torch.float64) for r in result])
-
-
-def _linear_layers(scorer: nn.Module, params: dict[str, Tensor]
-                   ) -> tuple[dict[str, nn.Linear], list[str]]:
-    """The ``nn.Linear`` layers holding trainable parameters, by module name, and the
-    trainable parameters that belong to no such layer."""
-    found, covered = {}, set()
-    for name, module in scorer.named_modules():
-        if isinstance(module, nn.Linear):
-            mine = {f"{name}.weight", f"{name}.bias"} & set(params)
-            if mine:
-                found[name] = module
-                covered |= mine
-    return found, sorted(set(params) - covered)
-
-
-def _moved_linears(scorer: nn.Module, params: dict[str, Tensor], tangent: Direction
-                   ) -> dict[nn.Linear, str]:
-    """Each ``nn.Linear`` whose trainable weight or bias the direction moves, mapped to its
-    module name. The ghost path needs every trainable parameter to be such a layer's weight or
-    bias (LoRA's A and B are), since it reads a layer's gradient off its inputs and output
-    gradients. Layers the direction leaves still (LoRA's A at θ_ref, where B = 0 makes the
-    gold gradient on A zero) are skipped: they add nothing, and the backward stops short of
-    the rank-r paths into them."""
-    layers, rest = _linear_layers(scorer, params)
-    if rest:
-        raise ValueError(f"score method 'ghost' needs every trainable parameter to be an "
-                         f"nn.Linear weight or bias (LoRA); not: {rest[:2]}")
-    return {module: name for name, module in layers.items()
-            if any(bool(tangent[p].any()) for p in (f"{name}.weight", f"{name}.bias")
-                   if p in tangent)}
-
-
-def _ghost_batch(setup: _Setup, ids, tangent, linears: dict[nn.Linear, str]) -> Tensor:
-    """One batched forward and one backward to the moved layers' outputs. For a linear layer
-    z = W a + b, ∇_W ℓ_i = Σ_t g_t a_tᵀ over the positions t of example i's sequences, with
-    g_t = ∂ℓ_i/∂z_t, so ⟨V, ∇_W ℓ_i⟩ = Σ_t g_tᵀ (V a_t) (and ⟨v_b, ∇_b ℓ_i⟩ = Σ_t g_tᵀ v_b):
-    no per-example gradient is ever formed (the trick behind per-example gradient norms:
-    Goodfellow 2015, "Efficient per-example gradient computations"; Li et al. 2022's ghost
-    clipping).
-    Because the examples of a micro-batch share no sequence and the loss is a sum of
-    per-example terms, the batch's backward gives every position exactly its own example's
-    g_t."""
-    batch, ref, ref_full = setup.batch(ids)
-    seen: list[tuple[str, Tensor, Tensor]] = []
-    hooks = [m.register_forward_hook(lambda m, args, z: seen.append((linears[m], args[0], z)))
-             for m in linears]
-    try:
-        out = setup.scorer(batch.input_ids, batch.attention_mask, batch.labels, batch.full_rows)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    n_rows = batch.input_ids.shape[0]
-    per_row = torch.zeros(n_rows, dtype=torch.float64, device=batch.input_ids.device)
-    if seen:
-        losses = setup.losses(out, batch, ref, ref_full)
-        grads = torch.autograd.grad(losses.sum(), [z for _, _, z in seen], allow_unused=True)
-        with torch.no_grad():
-            for (name, a, _), g in zip(seen, grads):
-                if g is None:
-                    continue
-                if a.shape[0] != n_rows:
-                    raise ValueError(f"ghost scores need [rows, ...] inputs at {name}, got "
-                                     f"{tuple(a.shape)}")
-                per_row += _ghost_dot(g, a, tangent.get(f"{name}.weight"),
-                                      tangent.get(f"{name}.bias")).double()
-    row_of = {s: r for r, s in enumerate(batch.seq_ids)}
-    return torch.stack([sum(per_row[row_of[s]] for s in set(setup.enc.rows[i])) for i in ids])
-
-
-def _ghost_dot(g: Tensor, a: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
-    """Σ_t g_tᵀ (V a_t + v_b) per row, multiplying V into the narrower side (LoRA's A and B
-    have rank-r sides), so the elementwise product runs over r, not the model width."""
-    total = g.new_zeros(g.shape[0])
-    if weight is not None:
-        if weight.shape[0] <= weight.shape[1]:
-            total += (g * (a @ weight.T)).flatten(1).sum(1)
-        else:
-            total += ((g @ weight) * a).flatten(1).sum(1)
-    if bias is not None:
-        total += (g @ bias).flatten(1).sum(1)
-    return total
-
-
-def group_scores(trainer: Trainer, groups: Sequence[Sequence[Example]], direction: Direction,
-                 method: str = "jvp", batch_size: int = 0) -> Tensor:
-    """Scores of groups of examples (one per pair: a PUNISH pair is NPO on both responses,
-    so its score is the sum over its two examples)."""
-    flat = [ex for g in groups for ex in g]
-    owner = torch.tensor([i for i, g in enumerate(groups) for _ in g])
-    per_example = directional_derivatives(trainer, flat, direction, method, batch_size)
-    return torch.zeros(len(groups), dtype=torch.float64).index_add(0, owner, per_example)
 
 
 def score_statistics(scores: Tensor, categories: Sequence[str], lengths: Sequence[int]

@@ -13,8 +13,9 @@ TRACE, its variants and U2A's first round all take g_J on the same gold batch at
   mask (``npo_mask_eot`` drops a label) are all in it;
 * g_J is stored per (identity, gold examples) as one ``torch.save`` file written atomically
   with a digest of its tensors; scores per (identity, g_J key, resolved score path) as an
-  append-only JSONL table of example key → score, so variants that share only some examples
-  (TRACE and ``trace_oracle_punish`` share INVERT) share those.
+  append-only JSONL table of group key → score (a group of one: its example's key; TRACE
+  scores pairs), so variants that share only some groups (TRACE and ``trace_oracle_punish``
+  share INVERT) share those.
 
 A torn or corrupt entry is recomputed, logged and counted in :attr:`ImpactCache.report`, which
 the methods copy into the run's results. Score-level options applied after scoring
@@ -36,8 +37,8 @@ from torch import Tensor
 
 from realignbench.runs import append_jsonl, atomic_path, cache_root, content_hash
 from realignbench.train.examples import Example
-from realignbench.train.impact import (Direction, directional_derivatives, loss_gradient,
-                                       is_linear_only, resolve_score_method, trainable)
+from realignbench.train.impact import (Direction, ghost_supported, group_scores, loss_gradient,
+                                       resolve_score_method, trainable)
 from realignbench.train.reference import model_fingerprint
 from realignbench.train.trainer import Trainer
 
@@ -78,7 +79,7 @@ class ImpactCache:
         self.trainer = trainer
         self.method, self.batch_size = resolve_score_method(
             score_method, trainer.acc.device, trainer.cfg.train.micro_batch_size,
-            is_linear_only(trainer.model))
+            ghost_supported(trainer.model))
         self.root = cache_root() / "impact"
         self.identity = self._identity()
         self.report: dict = {"score_method": score_method, "score_method_resolved": self.method,
@@ -133,7 +134,17 @@ class ImpactCache:
     # -- scores --------------------------------------------------------------------------
     def scores(self, examples: Sequence[Example], direction: Gradient) -> Tensor:
         """⟨g_J, ∇ℓ_i⟩ per example (fp64), computing only those not in the cache."""
-        keys = example_keys(self.trainer, examples)
+        return self.group_scores([[ex] for ex in examples], direction)
+
+    def group_scores(self, groups: Sequence[Sequence[Example]], direction: Gradient) -> Tensor:
+        """Per group, ⟨g_J, ∇ of its summed losses⟩ (a PUNISH pair: both NPO terms), fp64,
+        computing only the groups not in the cache. A group of one is keyed as its example,
+        so per-example scores (U2A) and TRACE's one-example groups (INVERT) share entries."""
+        flat = example_keys(self.trainer, [ex for g in groups for ex in g])
+        keys, at = [], 0
+        for g in groups:
+            part, at = flat[at:at + len(g)], at + len(g)
+            keys.append(part[0] if len(part) == 1 else content_hash("group", part))
         path = self.root / "scores" / (content_hash(
             self.identity, direction.key, self.method, self.batch_size)[:40] + ".jsonl")
         table, corrupt = _load_table(path)
@@ -144,27 +155,20 @@ class ImpactCache:
                 first.setdefault(k, i)
         missing = list(first.values())
         if missing:
-            values = directional_derivatives(self.trainer, [examples[i] for i in missing],
-                                             direction.values, self.method, self.batch_size)
+            values = group_scores(self.trainer, [groups[i] for i in missing], direction.values,
+                                  self.method, self.batch_size)
             computed = {keys[i]: v for i, v in zip(missing, values.tolist())}
             self.trainer.acc.wait_for_everyone()  # every rank has read the table
             if self.trainer.acc.is_main_process:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 append_jsonl(path, ({"k": k, "v": v} for k, v in computed.items()))
             table = {**table, **computed}
-        log.info("impact scores: %d examples, %d from %s, %d computed", len(keys), hits, path,
+        log.info("impact scores: %d groups, %d from %s, %d computed", len(keys), hits, path,
                  len(missing))
         self.report.setdefault("scores", []).append(
             {"n": len(keys), "from_cache": hits, "computed": len(missing),
              "corrupt_lines": corrupt})
         return torch.tensor([table[k] for k in keys], dtype=torch.float64)
-
-    def group_scores(self, groups: Sequence[Sequence[Example]], direction: Gradient) -> Tensor:
-        """Per group, the sum of its examples' scores (a PUNISH pair: both NPO terms)."""
-        flat = [ex for g in groups for ex in g]
-        owner = torch.tensor([i for i, g in enumerate(groups) for _ in g])
-        per_example = self.scores(flat, direction)
-        return torch.zeros(len(groups), dtype=torch.float64).index_add(0, owner, per_example)
 
 
 def _load_table(path: Path) -> tuple[dict[str, float], int]:

@@ -45,22 +45,50 @@ class SequenceScorer(nn.Module):
                                       use_cache=False).last_hidden_state
         targets = labels[:, 1:]
         mask = targets != IGNORE
-        rows = mask.nonzero()[:, 0]
-        logits = lm.get_output_embeddings()(hidden[:, :-1][mask])
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()               # log-softmax in fp32 (fp64 stays fp64)
-        cap = getattr(lm.config, "final_logit_softcapping", None)
-        if cap:                                   # Gemma-2 caps its logits
-            logits = torch.tanh(logits / cap) * cap
-        logprobs = logits.log_softmax(-1)
-        tok = logprobs.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
-        out = {
-            "logp": torch.zeros(input_ids.shape[0], dtype=tok.dtype,
-                                device=tok.device).index_add(0, rows, tok),
-            "n_tokens": mask.sum(1),
-        }
-        if full_rows is not None:
-            keep = full_rows[rows]
-            out["full"] = logprobs[keep]
-            out["full_rows"] = rows[keep]
-        return out
+        return _read(lm, hidden[:, :-1][mask], targets[mask], mask.nonzero()[:, 0],
+                     input_ids.shape[0], full_rows)
+
+    @property
+    def packable(self) -> bool:
+        """Whether ``forward_packed`` applies: packed rows need an attention implementation
+        that takes an arbitrary (4-D) mask."""
+        impl = getattr(_causal_lm(self.model).config, "_attn_implementation", None)
+        return impl in ("sdpa", "eager")
+
+    @property
+    def hidden_dtype(self) -> torch.dtype:
+        return _causal_lm(self.model).get_input_embeddings().weight.dtype
+
+    def forward_packed(self, pack, n_rows: int, full_rows: Tensor | None = None
+                       ) -> dict[str, Tensor]:
+        """The same outputs for the ``n_rows`` sequences of a ``train.prefix_pack.Packed``
+        batch (rows in the order ``pack`` was given them)."""
+        lm = _causal_lm(self.model)
+        if self.trunk is not None:
+            hidden = self.trunk.last_hidden_packed(pack)
+        else:
+            hidden = pack.run(lm.get_decoder())
+        states = hidden.reshape(-1, hidden.shape[-1])[pack.source]
+        return _read(lm, states, pack.target, pack.owner, n_rows, full_rows)
+
+
+def _read(lm: nn.Module, states: Tensor, targets: Tensor, rows: Tensor, n_rows: int,
+          full_rows: Tensor | None) -> dict[str, Tensor]:
+    """The outputs from the states that predict each target (``rows``: whose target)."""
+    logits = lm.get_output_embeddings()(states)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()                   # log-softmax in fp32 (fp64 stays fp64)
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+    if cap:                                       # Gemma-2 caps its logits
+        logits = torch.tanh(logits / cap) * cap
+    logprobs = logits.log_softmax(-1)
+    tok = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    out = {
+        "logp": torch.zeros(n_rows, dtype=tok.dtype, device=tok.device).index_add(0, rows, tok),
+        "n_tokens": torch.bincount(rows, minlength=n_rows),
+    }
+    if full_rows is not None:
+        keep = full_rows[rows]
+        out["full"] = logprobs[keep]
+        out["full_rows"] = rows[keep]
+    return out

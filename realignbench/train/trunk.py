@@ -226,19 +226,40 @@ class TrunkCache:
     def layer_input(self, input_ids: Tensor, spans: list[tuple[int, int]]) -> Tensor:
         """Hidden states entering layer k, laid out as the padded batch (zeros at pads:
         the masks keep every real position from reading them)."""
-        tokens = [input_ids[r, a:b].tolist() for r, (a, b) in enumerate(spans)]
-        rows = [self._load(t) for t in tokens]
-        missing = [r for r, h in enumerate(rows) if h is None]
-        if missing:
-            for r, h in zip(missing, self._compute([tokens[r] for r in missing],
-                                                   input_ids.device)):
-                rows[r] = h
-        self.counts["hits"] += len(rows) - len(missing)
-        self.counts["misses"] += len(missing)
+        rows = self.sequence_inputs([input_ids[r, a:b].tolist() for r, (a, b) in enumerate(spans)],
+                                    input_ids.device)
         out = rows[0].new_zeros(*input_ids.shape, rows[0].shape[-1], device=input_ids.device)
         for r, (a, b) in enumerate(spans):
             out[r, a:b] = rows[r].to(input_ids.device)
         return out
+
+    def sequence_inputs(self, tokens: list[list[int]], device) -> list[Tensor]:
+        """Per token sequence, the hidden states entering layer k [len, H] (cached)."""
+        rows = [self._load(t) for t in tokens]
+        missing = [r for r, h in enumerate(rows) if h is None]
+        if missing:
+            for r, h in zip(missing, self._compute([tokens[r] for r in missing], device)):
+                rows[r] = h
+        self.counts["hits"] += len(rows) - len(missing)
+        self.counts["misses"] += len(missing)
+        return rows
+
+    def last_hidden_packed(self, pack) -> Tensor:
+        """The decoder's last hidden state over a ``train.prefix_pack.Packed`` batch: layers
+        k.. from the cached inputs of its sequences when the guard allows, else the full
+        forward (counted in ``full_forwards``)."""
+        decoder = decoder_of(self.model)
+        if not self.usable():
+            self.counts["full_forwards"] += 1
+            return pack.run(decoder)
+        device = pack.input_ids.device
+        hidden = self.sequence_inputs([p.tokens for p in pack.pieces], device)
+        start = hidden[0].new_zeros(*pack.input_ids.shape, hidden[0].shape[-1], device=device)
+        for piece, h in zip(pack.pieces, hidden):
+            start[piece.row, piece.at:piece.at + piece.stop - piece.start] = \
+                h[piece.start:piece.stop].to(device)
+        with _only_layers(decoder, slice(self.layer, None)):
+            return pack.run(decoder, inputs_embeds=start)
 
     @torch.no_grad()
     def _compute(self, tokens: list[list[int]], device) -> list[Tensor]:
