@@ -1,10 +1,10 @@
-"""Impact scores: the batched paths of ``train.impact.directional_derivatives`` — forward mode
-(``jvp``) and per-example dot products from one batched backward (``ghost``) — against
-per-example reverse mode: our own autograd reference path at batch 1 (same tokenisation and
-caching, so the pure algorithmic difference), and the authors'-semantics loop
-(``perf/authors.py``). ``forward_only`` (a no-grad forward over the ghost path's micro-batches)
-gives the floor of any exact first-order method: one forward plus one backward of the same
-matmuls, about twice its time."""
+"""Impact scores of TRACE's pairs (``train.impact.group_scores``): the batched paths —
+forward mode (``jvp``) and per-group dot products from one batched backward over packed rows
+(``ghost``) — against per-example reverse mode: our own autograd reference path at batch 1
+(same tokenisation and caching, so the pure algorithmic difference), and the
+authors'-semantics loop (``perf/authors.py``). ``forward_only`` (a no-grad forward of the
+ghost path's packed micro-batches) gives the floor of any exact first-order method on those
+batches: one forward plus one backward of the same matmuls, about twice its time."""
 from __future__ import annotations
 
 from perf import authors
@@ -17,11 +17,18 @@ TARGET_AUTOGRAD = 1.5  # issue 17: ≥ 1.5× our own batch-1 autograd (same math
 
 
 def workload(n_examples: int, gold_size: int):
+    """TRACE's groups (an INVERT pair: one IPO term; a PUNISH pair: two NPO terms), whole,
+    up to ``n_examples`` examples, and the gold batch."""
     from realignbench.train.gold import gold_batch
     from realignbench.trace.method import TraceOptions, conflict_groups
     pairs = list(triaged_pairs())
-    examples = [ex for _, group in conflict_groups(pairs, TraceOptions()) for ex in group]
-    return examples[:n_examples], gold_batch(pairs, gold_size, 0)
+    groups, size = [], 0
+    for _, group in conflict_groups(pairs, TraceOptions()):
+        if size + len(group) > n_examples:
+            break
+        groups.append(group)
+        size += len(group)
+    return groups, gold_batch(pairs, gold_size, 0)
 
 
 def agreement(scores, reference) -> float:
@@ -29,40 +36,54 @@ def agreement(scores, reference) -> float:
     return float((scores - reference).abs().max() / reference.abs().max().clamp(min=1e-30))
 
 
-def forward_only(trainer, examples, batch_size: int):
-    """No-grad forwards of the scored batches, as the ghost path builds them (the floor)."""
+def forward_only(trainer, groups, batch_size: int):
+    """No-grad forwards of the scored batches as the ghost path builds and runs them (packed
+    rows, merged LoRA layers): the floor."""
     import torch
-    from realignbench.train.impact import _Setup
-    setup = _Setup(trainer, examples, batch_size)
+    from realignbench.train import ghost, prefix_pack
+    from realignbench.train.impact import _Setup, trainable
+    flat = [ex for g in groups for ex in g]
+    units, at = [], 0
+    for g in groups:
+        units.append(list(range(at, at + len(g))))
+        at += len(g)
+    setup = _Setup(trainer, flat, batch_size, units)
+    sites = ghost.checked_sites(setup.scorer, trainable(trainer.model), {})
     trainer.model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), ghost.merged_linears(sites):
         for ids in setup.shard():
             batch, _, _ = setup.batch(ids)
-            setup.scorer(batch.input_ids, batch.attention_mask, batch.labels, batch.full_rows)
+            row_of = {s: r for r, s in enumerate(batch.seq_ids)}
+            rows = [sorted({row_of[s] for s in setup.sequences(u)}) for u in ids]
+            pack = prefix_pack.pack([setup.enc.seqs[s] for s in batch.seq_ids], rows,
+                                    setup.enc.pad_id, setup.scorer.hidden_dtype)
+            setup.scorer.forward_packed(pack, len(batch.seq_ids), batch.full_rows)
 
 
 def run(preset: str, n_examples: int, repeats: int, with_authors: bool = True,
         gold_size: int = 16, log=print) -> tuple[dict, dict]:
     """Returns the result record and the variants (callables) for profiling."""
-    from realignbench.train.impact import directional_derivatives, loss_gradient
+    import torch
+    from realignbench.train.impact import group_scores, loss_gradient
     wb = Workbench(preset)
     trainer = wb.trainer()
-    examples, gold = workload(n_examples, gold_size)
+    groups, gold = workload(n_examples, gold_size)
+    examples = [ex for g in groups for ex in g]
+    owner = torch.tensor([k for k, g in enumerate(groups) for _ in g])
     direction = loss_gradient(trainer, gold)
     batch = wb.cfg.train.micro_batch_size
     variants = {
-        "ghost_batched": lambda: directional_derivatives(trainer, examples, direction, "ghost",
-                                                         batch),
-        "jvp_batched": lambda: directional_derivatives(trainer, examples, direction, "jvp", batch),
-        "autograd_batch1": lambda: directional_derivatives(trainer, examples, direction,
-                                                           "autograd", 1),
-        "forward_only": lambda: forward_only(trainer, examples, batch),
+        "ghost_batched": lambda: group_scores(trainer, groups, direction, "ghost", batch),
+        "jvp_batched": lambda: group_scores(trainer, groups, direction, "jvp", batch),
+        "autograd_batch1": lambda: group_scores(trainer, groups, direction, "autograd", 1),
+        "forward_only": lambda: forward_only(trainer, groups, batch),
     }
-    if with_authors:
-        variants["authors_loop"] = lambda: authors.impact_scores(
-            wb.model, wb.tokenizer, wb.cfg, examples, direction)
-    log(f"impact scores on {preset} ({wb.dtype}): {len(examples)} examples, "
-        f"batched paths at micro-batch {batch}")
+    if with_authors:                          # per example, added up per pair
+        variants["authors_loop"] = lambda: torch.zeros(len(groups), dtype=torch.float64) \
+            .index_add(0, owner, authors.impact_scores(wb.model, wb.tokenizer, wb.cfg, examples,
+                                                       direction))
+    log(f"impact scores on {preset} ({wb.dtype}): {len(groups)} pairs, {len(examples)} "
+        f"examples, batched paths at micro-batch {batch}")
     warm = [k for k in variants if k != "authors_loop"]   # fill the reference cache
     runs, values = alternate(variants, repeats, warmup=warm, log=log)
     kinds = {}
@@ -72,7 +93,8 @@ def run(preset: str, n_examples: int, repeats: int, with_authors: bool = True,
     fast = {"ghost": "ghost_batched", "jvp": "jvp_batched"}
     walls = {name: median([r["wall_s"] for r in runs[name]]) for name in runs}
     out = {
-        "preset": preset, "dtype": wb.dtype, "examples": len(examples), "kinds": kinds,
+        "preset": preset, "dtype": wb.dtype, "pairs": len(groups), "examples": len(examples),
+        "kinds": kinds,
         "micro_batch": batch, "gold_size": len(gold), "warmed_up": warm,
         "variants": {name: summarise(r, len(examples), "samples") for name, r in runs.items()},
         "ratios": {f"{short}_vs_autograd_batch1": ratio(runs[name], runs["autograd_batch1"])
