@@ -101,8 +101,9 @@ def run(preset: str, n_examples: int, repeats: int, with_authors: bool = True,
                    for short, name in fast.items()},
         "agreement": {f"{short}_vs_autograd_batch1": agreement(values[name], ref)
                       for short, name in fast.items()},
-        # The most any exact first-order path can gain over batch-1 autograd: its median
-        # over two no-grad forwards of the same batches (a backward costs about a forward).
+        # What a path costing two no-grad forwards of the ghost path's batches would gain
+        # over batch-1 autograd (a backward costs about a forward; the ghost path's stops at
+        # the lowest adapted layer's outputs, so it can come in a little under this).
         "exact_ceiling_vs_autograd_batch1": round(
             walls["autograd_batch1"] / (2 * walls["forward_only"]), 3),
     }

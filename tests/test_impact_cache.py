@@ -49,6 +49,10 @@ def test_ghost_supports_lora_and_not_full_fine_tuning(tmp_path):
     cfg = tiny_config("train.lora=false")
     model, _ = load_model("tiny")
     assert not ghost_supported(prepare_model(model, cfg.train, seed=0))   # embeddings, norms
+    from peft import LoraConfig, get_peft_model
+    model, _ = load_model("tiny")
+    dora = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"], use_dora=True))
+    assert not ghost_supported(dora)             # its magnitude vector is not a LoRA factor
 
 
 def test_auto_scores_equal_every_explicit_path(tmp_path):

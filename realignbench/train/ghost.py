@@ -73,7 +73,8 @@ def _nonzero(t: Tensor | None) -> Tensor | None:
     return t if t is not None and bool(t.any()) else None
 
 
-def _lora_site(name: str, module: nn.Module, tangent: dict[str, Tensor] | None) -> tuple[Site | None, str | None]:
+def _lora_site(name: str, module: nn.Module, tangent: dict[str, Tensor] | None
+               ) -> tuple[Site | None, str | None]:
     """The merged linear of a vanilla LoRA layer, or (None, why it is not one)."""
     base = module.base_layer
     if not isinstance(base, nn.Linear) or module.merged or module.disable_adapters:

@@ -2,13 +2,15 @@
 reused by U2A).
 
 For a direction v over the trainable parameters (g_J, the gradient of the gold loss), the
-score of example i is the directional derivative ⟨v, ∇ℓ_i(θ)⟩. ``directional_derivatives``
-has three exact paths, none of which forms a per-example gradient in a batch:
+score of example i is the directional derivative ⟨v, ∇ℓ_i(θ)⟩, and a group's (a TRACE pair)
+the sum over its examples (``group_scores``). There are three exact paths, none of which forms
+a per-example gradient in a batch:
 
 * ``ghost``: one batched forward and one backward to the outputs of the adapted linear layers,
-  each LoRA layer run as one linear layer with its merged weight; each example's ⟨v, ∇ℓ_i⟩ is
-  read off its own positions' inputs and output gradients (``train/ghost.py``). Needs every
-  trainable parameter to be a vanilla LoRA factor or a linear layer's weight or bias.
+  each LoRA layer run as one linear layer with its merged weight, each group in one packed row
+  with its shared prompt once; each group's score is read off its own positions' inputs and
+  output gradients (``train/ghost.py``). Needs every trainable parameter to be a vanilla LoRA
+  factor or a linear layer's weight or bias.
 * ``jvp``: one ``torch.func.jvp`` of the per-example losses per micro-batch (forward mode).
   Forward-mode AD has no rule for the fused CPU/GPU SDPA kernels, so attention runs on the
   math kernel inside the JVP.
