@@ -40,24 +40,15 @@ def forward_only(trainer, groups, batch_size: int):
     """No-grad forwards of the scored batches as the ghost path builds and runs them (packed
     rows, merged LoRA layers): the floor."""
     import torch
-    from realignbench.train import ghost, prefix_pack
-    from realignbench.train.impact import _Setup, trainable
-    flat = [ex for g in groups for ex in g]
-    units, at = [], 0
-    for g in groups:
-        units.append(list(range(at, at + len(g))))
-        at += len(g)
-    setup = _Setup(trainer, flat, batch_size, units)
+    from realignbench.train import ghost
+    from realignbench.train.impact import _Setup, trainable, units_of
+    setup = _Setup(trainer, [ex for g in groups for ex in g], batch_size, units_of(groups))
     sites = ghost.checked_sites(setup.scorer, trainable(trainer.model), {})
     trainer.model.eval()
     with torch.no_grad(), ghost.merged_linears(sites):
-        for ids in setup.shard():
-            batch, _, _ = setup.batch(ids)
-            row_of = {s: r for r, s in enumerate(batch.seq_ids)}
-            rows = [sorted({row_of[s] for s in setup.sequences(u)}) for u in ids]
-            pack = prefix_pack.pack([setup.enc.seqs[s] for s in batch.seq_ids], rows,
-                                    setup.enc.pad_id, setup.scorer.hidden_dtype)
-            setup.scorer.forward_packed(pack, len(batch.seq_ids), batch.full_rows)
+        for units in setup.shard():
+            batch, _, _ = setup.batch(units)
+            ghost.forward(setup, batch, ghost.rows_of_units(setup, batch, units))
 
 
 def run(preset: str, n_examples: int, repeats: int, with_authors: bool = True,

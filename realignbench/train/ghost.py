@@ -180,19 +180,11 @@ def batch_scores(setup, units: list[int], found: list[Site]) -> Tensor:
     (``train/prefix_pack.py``), where the attention implementation takes a custom mask;
     otherwise as the plain padded batch, each row's share added to its unit's."""
     batch, ref, ref_full = setup.batch(units)
-    row_of = {s: r for r, s in enumerate(batch.seq_ids)}
-    unit_rows = [sorted({row_of[s] for s in setup.sequences(u)}) for u in units]
+    unit_rows = rows_of_units(setup, batch, units)
     seen: list[tuple[Site, Tensor, Tensor]] = []
     packed = setup.scorer.packable
     with merged_linears(found, seen):
-        if packed:
-            pack = prefix_pack.pack([setup.enc.seqs[s] for s in batch.seq_ids], unit_rows,
-                                    setup.enc.pad_id, setup.scorer.hidden_dtype)
-            out = setup.scorer.forward_packed(pack.to(batch.input_ids.device),
-                                              len(batch.seq_ids), batch.full_rows)
-        else:
-            out = setup.scorer(batch.input_ids, batch.attention_mask, batch.labels,
-                               batch.full_rows)
+        out = forward(setup, batch, unit_rows)
     n_rows = len(units) if packed else len(batch.seq_ids)
     per_row = torch.zeros(n_rows, dtype=torch.float64, device=batch.input_ids.device)
     if seen:
@@ -209,3 +201,20 @@ def batch_scores(setup, units: list[int], found: list[Site]) -> Tensor:
     if packed:
         return per_row
     return torch.stack([per_row[rows].sum() for rows in unit_rows])
+
+
+def rows_of_units(setup, batch, units: list[int]) -> list[list[int]]:
+    """Per unit, the rows of ``batch`` that hold its sequences."""
+    row_of = {s: r for r, s in enumerate(batch.seq_ids)}
+    return [sorted({row_of[s] for s in setup.sequences(u)}) for u in units]
+
+
+def forward(setup, batch, unit_rows: list[list[int]]) -> dict[str, Tensor]:
+    """The scorer's outputs for ``batch``: each unit in one packed row where the attention
+    takes a custom mask, else the plain padded rows."""
+    if not setup.scorer.packable:
+        return setup.scorer(batch.input_ids, batch.attention_mask, batch.labels, batch.full_rows)
+    pack = prefix_pack.pack([setup.enc.seqs[s] for s in batch.seq_ids], unit_rows,
+                            setup.enc.pad_id, setup.scorer.hidden_dtype)
+    return setup.scorer.forward_packed(pack.to(batch.input_ids.device), len(batch.seq_ids),
+                                       batch.full_rows)

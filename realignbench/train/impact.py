@@ -91,7 +91,7 @@ def _math_attention():
 class _Setup:
     """Encoded examples, reference log-probs and the scorer for one scoring pass. ``units``
     (lists of example indices; default: one per example) are what micro-batches are made of:
-    a unit's examples always share one."""
+    a unit's examples always go into the same one."""
 
     def __init__(self, trainer: Trainer, examples: Sequence[Example], batch_size: int = 0,
                  units: Sequence[Sequence[int]] | None = None):
@@ -190,14 +190,21 @@ def group_scores(trainer: Trainer, groups: Sequence[Sequence[Example]], directio
         raise ValueError(f"direction lacks trainable parameters, e.g. {sorted(missing)[:2]}")
     tangent = {n: direction[n].to(p.device, p.dtype) for n, p in params.items()}
     if method == "ghost":
-        units = [owner.eq(k).nonzero().flatten().tolist() for k in range(len(groups))]
-        setup = _Setup(trainer, flat, batch_size, units)
+        setup = _Setup(trainer, flat, batch_size, units_of(groups))
         sites = ghost.checked_sites(setup.scorer, params, tangent)
         return _each_batch(setup, method, lambda u: ghost.batch_scores(setup, u, sites))
     setup = _Setup(trainer, flat, batch_size)
     batch_step = _jvp_batch if method == "jvp" else _autograd_batch
     per_example = _each_batch(setup, method, lambda u: batch_step(setup, u, params, tangent))
     return torch.zeros(len(groups), dtype=torch.float64).index_add(0, owner, per_example)
+
+
+def units_of(groups: Sequence[Sequence[Example]]) -> list[list[int]]:
+    """Each group's indices in the flattened list of examples."""
+    starts = [0]
+    for g in groups:
+        starts.append(starts[-1] + len(g))
+    return [list(range(a, b)) for a, b in zip(starts, starts[1:])]
 
 
 def _each_batch(setup: _Setup, method: str, step) -> Tensor:
